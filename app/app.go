@@ -1,0 +1,183 @@
+// Package app wires the service: it opens Postgres and Redis, applies migrations, builds the
+// public and admin Fiber apps, and runs and stops them.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
+
+	"github.com/example/authapi/config"
+	"github.com/example/authapi/middleware"
+	"github.com/example/authapi/migrations"
+	"github.com/example/authapi/models"
+)
+
+// healthTimeout bounds a probe's dependency checks, so a hung Postgres cannot hang a probe.
+const healthTimeout = time.Second
+
+// App is the running service.
+type App struct {
+	cfg    config.Config
+	logger *slog.Logger
+
+	DB    *bun.DB
+	Redis redis.UniversalClient
+
+	Users   *models.BunUserStore
+	Tokens  *models.TokenStore
+	Hasher  *models.Hasher
+	Metrics *middleware.Metrics
+
+	registry *prometheus.Registry
+	public   *fiber.App
+	admin    *fiber.App
+
+	schemaReady  atomic.Bool
+	shuttingDown atomic.Bool
+}
+
+// New builds the service from cfg. It opens the pools without connecting, so it succeeds while
+// Postgres or Redis are down; Run waits for them.
+func New(cfg config.Config, logger *slog.Logger) (*App, error) {
+	rdb, err := OpenRedis(cfg.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", config.ErrInvalid, err)
+	}
+	a := &App{cfg: cfg, logger: logger, DB: OpenDB(cfg.DB), Redis: rdb, registry: prometheus.NewRegistry()}
+	a.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(a.DB.DB, "postgres"),
+	)
+	a.Metrics = middleware.NewMetrics(a.registry)
+	registerRedisPoolStats(a.registry, rdb)
+
+	concurrency := cfg.Limits.BcryptConcurrency
+	if concurrency == 0 {
+		concurrency = runtime.NumCPU()
+	}
+	a.Users = models.NewBunUserStore(a.DB, cfg.DB.QueryTimeout)
+	a.Tokens = models.NewTokenStore(rdb, cfg.Redis.Timeout)
+	a.Hasher = models.NewHasher(cfg.Limits.BcryptCost, concurrency, cfg.Limits.BcryptQueueTimeout, a.Metrics.BcryptWait)
+	a.public = a.newPublicApp()
+	a.admin = a.newAdminApp()
+	return a, nil
+}
+
+// Public is the public Fiber app (for tests: app.Public().Test(req, -1)).
+func (a *App) Public() *fiber.App { return a.public }
+
+// Admin is the admin Fiber app.
+func (a *App) Admin() *fiber.App { return a.admin }
+
+// ready reports whether the service may take traffic.
+func (a *App) ready() bool { return a.schemaReady.Load() && !a.shuttingDown.Load() }
+
+// Run serves both listeners until ctx is cancelled (SIGTERM, SIGINT), then shuts down in order:
+// readiness off, stop accepting, drain in-flight requests up to SHUTDOWN_TIMEOUT, close pools.
+func (a *App) Run(ctx context.Context) error {
+	errs := make(chan error, 2)
+	go func() { errs <- serve(a.public, a.cfg.HTTP.Addr(), "public") }()
+	go func() { errs <- serve(a.admin, a.cfg.Admin.Addr(), "admin") }()
+	a.logger.Info("listening", "public", a.cfg.HTTP.Addr(), "admin", a.cfg.Admin.Addr())
+
+	prepared := make(chan struct{})
+	prepareCtx, stopPreparing := context.WithCancel(ctx)
+	defer stopPreparing()
+	go func() {
+		defer close(prepared)
+		a.prepare(prepareCtx)
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+	}
+	stopPreparing()
+	<-prepared
+	shutdownErr := a.Shutdown()
+	return errors.Join(runErr, shutdownErr)
+}
+
+func serve(app *fiber.App, addr, name string) error {
+	if err := app.Listen(addr); err != nil {
+		return fmt.Errorf("%s listener %s: %w", name, addr, err)
+	}
+	return nil
+}
+
+// prepare waits until Postgres is reachable and the schema is current (applying migrations when
+// MIGRATE_ON_START is set), then marks the service ready. It retries with backoff, so the
+// service becomes ready on its own once its dependencies come up.
+func (a *App) prepare(ctx context.Context) {
+	go a.Hasher.WarmUp()
+	backoff := 100 * time.Millisecond
+	for {
+		err := a.ensureSchema(ctx)
+		if err == nil {
+			a.schemaReady.Store(true)
+			a.logger.Info("schema ready")
+			return
+		}
+		a.logger.Warn("waiting for database schema", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (a *App) ensureSchema(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if a.cfg.DB.MigrateOnStart {
+		group, err := migrations.Up(ctx, a.DB)
+		if err != nil {
+			return err
+		}
+		if !group.IsZero() {
+			a.logger.Info("migrations applied", "group", group.String())
+		}
+		return nil
+	}
+	pending, err := migrations.Pending(ctx, a.DB)
+	if err != nil {
+		return err
+	}
+	if pending > 0 {
+		return fmt.Errorf("%d migrations pending and MIGRATE_ON_START=false: run `migrate up`", pending)
+	}
+	return nil
+}
+
+// MarkReady skips prepare, for tests that migrate the database themselves.
+func (a *App) MarkReady() { a.schemaReady.Store(true) }
+
+// Shutdown turns readiness off, stops both listeners, lets in-flight requests finish (bounded
+// by SHUTDOWN_TIMEOUT), then closes Redis and Postgres.
+func (a *App) Shutdown() error {
+	a.shuttingDown.Store(true)
+	a.logger.Info("shutting down", "timeout", a.cfg.HTTP.ShutdownTimeout)
+	errPublic := a.public.ShutdownWithTimeout(a.cfg.HTTP.ShutdownTimeout)
+	errAdmin := a.admin.ShutdownWithTimeout(time.Second)
+	return errors.Join(errPublic, errAdmin, a.Close())
+}
+
+// Close closes the pools: Redis first, then Postgres.
+func (a *App) Close() error {
+	return errors.Join(a.Redis.Close(), a.DB.Close())
+}

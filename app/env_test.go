@@ -1,0 +1,94 @@
+package app_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/example/authapi/app"
+	"github.com/example/authapi/app/apptest"
+	"github.com/example/authapi/models"
+)
+
+// env is one test's service: an App over its own database, a client, and Redis.
+type env struct {
+	t      *testing.T
+	app    *app.App
+	client *apptest.Client
+	admin  *apptest.Client
+	rdb    redis.UniversalClient
+}
+
+func newEnv(t *testing.T, overrides map[string]string) *env {
+	t.Helper()
+	a := apptest.MustNewApp(t, overrides, nil)
+	return &env{t: t, app: a, client: apptest.NewClient(t, a.Public()), admin: apptest.NewClient(t, a.Admin()), rdb: apptest.MustOpenRedis(t)}
+}
+
+const goodPassword = "correct-horse-9"
+
+func randomEmail() string { return apptest.RandomName("user-") + "@example.com" }
+
+// register creates a user through the API and fails the test unless it answers 201.
+func (e *env) register(email, password string) map[string]any {
+	e.t.Helper()
+	resp := e.client.Post("/auth/register", map[string]string{"email": email, "password": password}, "")
+	if resp.Status != http.StatusCreated {
+		e.t.Fatalf("register %s: %d %s", email, resp.Status, resp.Body)
+	}
+	return resp.JSON(e.t)["data"].(map[string]any)
+}
+
+// login returns a token and fails the test unless login answers 200.
+func (e *env) login(email, password string) string {
+	e.t.Helper()
+	resp := e.client.Post("/auth/login", map[string]string{"email": email, "password": password}, "")
+	if resp.Status != http.StatusOK {
+		e.t.Fatalf("login %s: %d %s", email, resp.Status, resp.Body)
+	}
+	return resp.JSON(e.t)["token"].(string)
+}
+
+// newUser registers a user and returns its email and a token.
+func (e *env) newUser() (email, token string) {
+	e.t.Helper()
+	email = randomEmail()
+	e.register(email, goodPassword)
+	return email, e.login(email, goodPassword)
+}
+
+// newAdmin registers a user, promotes it in the database, and returns an admin token.
+func (e *env) newAdmin() string {
+	e.t.Helper()
+	email := randomEmail()
+	e.register(email, goodPassword)
+	if _, err := e.app.Users.SetRole(context.Background(), email, models.RoleAdmin); err != nil {
+		e.t.Fatalf("promote: %v", err)
+	}
+	return e.login(email, goodPassword)
+}
+
+// wantError asserts the status and the contract's error shape, and returns the error text.
+func wantError(t *testing.T, resp apptest.Response, status int, code string) string {
+	t.Helper()
+	if resp.Status != status {
+		t.Fatalf("status = %d, want %d; body %s", resp.Status, status, resp.Body)
+	}
+	body := resp.JSON(t)
+	if body["code"] != code {
+		t.Fatalf("code = %v, want %s; body %s", body["code"], code, resp.Body)
+	}
+	msg, _ := body["error"].(string)
+	if msg == "" {
+		t.Fatalf("no error text: %s", resp.Body)
+	}
+	if body["request_id"] == "" || body["request_id"] != resp.Header.Get("X-Request-ID") {
+		t.Fatalf("request_id %v does not match X-Request-ID %q", body["request_id"], resp.Header.Get("X-Request-ID"))
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("error Content-Type = %q", ct)
+	}
+	return msg
+}

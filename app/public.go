@@ -1,0 +1,124 @@
+package app
+
+import (
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/example/authapi/middleware"
+	"github.com/example/authapi/models"
+	"github.com/example/authapi/routes"
+)
+
+// fiberConfig is the configuration both listeners share: the contract's body limit, bounded
+// timeouts (unlimited ones make Shutdown wait forever on idle keep-alive connections), the one
+// error handler, and no Server banner.
+func (a *App) fiberConfig() fiber.Config {
+	cfg := fiber.Config{
+		BodyLimit:             a.cfg.HTTP.BodyLimitBytes,
+		ReadTimeout:           a.cfg.HTTP.ReadTimeout,
+		WriteTimeout:          a.cfg.HTTP.WriteTimeout,
+		IdleTimeout:           a.cfg.HTTP.IdleTimeout,
+		ErrorHandler:          errorHandler(a.logger),
+		DisableStartupMessage: true,
+	}
+	if len(a.cfg.HTTP.TrustedProxies) > 0 {
+		// X-Forwarded-For is believed only from these peers; from anyone else c.IP() is the
+		// socket peer, so a client cannot spoof its address to dodge the login limits.
+		cfg.ProxyHeader = fiber.HeaderXForwardedFor
+		cfg.EnableTrustedProxyCheck = true
+		cfg.TrustedProxies = a.cfg.HTTP.TrustedProxies
+		cfg.EnableIPValidation = true
+	}
+	return cfg
+}
+
+// newFiber returns a Fiber app with the middleware every response of both listeners needs:
+// request id, metrics, access log, then the error handler, then panic recovery.
+func (a *App) newFiber(instrument bool) *fiber.App {
+	f := fiber.New(a.fiberConfig())
+	// Keep-alive responses during shutdown carry Connection: close, so clients reconnect
+	// elsewhere instead of reusing a connection that is about to go.
+	f.Server().CloseOnShutdown = true
+	f.Use(middleware.RequestID())
+	if instrument {
+		f.Use(a.Metrics.Instrument())
+	}
+	f.Use(middleware.AccessLog(a.logger))
+	f.Use(middleware.HandleErrors(errorHandler(a.logger)))
+	f.Use(recover.New())
+	return f
+}
+
+// newPublicApp builds the public listener: the API, /healthz.
+func (a *App) newPublicApp() *fiber.App {
+	f := a.newFiber(true)
+	f.Use(middleware.SecureHeaders())
+	if origins := a.cfg.HTTP.CORSAllowedOrigins; len(origins) > 0 {
+		// Mounted only with an allowlist: Fiber's CORS default is "*".
+		f.Use(cors.New(cors.Config{
+			AllowOrigins:  strings.Join(origins, ","),
+			AllowMethods:  "GET,POST,OPTIONS",
+			AllowHeaders:  "Authorization,Content-Type,X-Request-ID",
+			ExposeHeaders: "X-Request-ID,Retry-After,WWW-Authenticate",
+			MaxAge:        int((10 * time.Minute).Seconds()),
+		}))
+	}
+
+	health := a.health()
+	routes.RegisterPublicHealth(f, health)
+
+	// Everything registered after this answers 503 until the schema is ready. Routes above it
+	// (health) match first and never reach it.
+	f.Use(func(c *fiber.Ctx) error {
+		if !a.schemaReady.Load() {
+			return &models.Error{Code: models.CodeUnavailable, Message: "starting: database not ready", RetryAfter: time.Second}
+		}
+		return c.Next()
+	})
+
+	jwtOpts := middleware.JWTOptions{
+		Secret: a.cfg.JWT.Secret,
+		Issuer: a.cfg.JWT.Issuer,
+		Expiry: a.cfg.JWT.Expiry(),
+		Leeway: a.cfg.JWT.Leeway,
+	}
+	// Protected routes: JWT (signature and claims), then the Redis whitelist, then the handler.
+	protect := middleware.JWT(jwtOpts, a.Metrics.TokenRejected, middleware.Whitelist(a.Tokens, a.Metrics.TokenRejected))
+
+	limits := a.cfg.Login
+	limiter := models.NewLoginLimiter(a.Redis, models.LoginLimits{
+		AccountAddr: models.LimitRule{Max: limits.AccountAddrMax, Window: limits.AccountAddrWindow},
+		Account:     models.LimitRule{Max: limits.AccountMax, Window: limits.AccountWindow},
+		Addr:        models.LimitRule{Max: limits.AddrMax, Window: limits.AddrWindow},
+	}, a.cfg.Redis.Timeout)
+	routes.RegisterAuth(f, &routes.Auth{
+		Users:   a.Users,
+		Tokens:  a.Tokens,
+		Hasher:  a.Hasher,
+		Limiter: limiter,
+		Issuer:  middleware.NewIssuer(jwtOpts, time.Now),
+		Expiry:  a.cfg.JWT.Expiry(),
+		Events:  a.Metrics.AuthEvent,
+	}, protect)
+	routes.RegisterUsers(f, &routes.Users{
+		Store:         a.Users,
+		Hasher:        a.Hasher,
+		MaxPageSize:   a.cfg.Limits.MaxPageSize,
+		BatchLimit:    a.cfg.Limits.BatchLimit,
+		BatchMaxItems: a.cfg.Limits.BatchMaxItems,
+	}, protect)
+	return f
+}
+
+func (a *App) health() *routes.Health {
+	return &routes.Health{
+		PingPostgres: a.Users.Ping,
+		PingRedis:    a.Tokens.Ping,
+		Timeout:      healthTimeout,
+		Ready:        a.ready,
+	}
+}

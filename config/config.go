@@ -1,0 +1,101 @@
+// Package config loads the service's configuration from defaults, an optional YAML file
+// (CONFIG_FILE) and the environment, in that order, and validates all of it at once.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration of the service, grouped by concern.
+type Config struct {
+	HTTP   HTTP
+	Admin  Admin
+	DB     DB
+	Redis  Redis
+	JWT    JWT
+	Limits Limits
+	Login  Login
+	Log    Log
+}
+
+// HTTP configures the public listener.
+type HTTP struct {
+	Host               string
+	Port               int
+	BodyLimitBytes     int
+	CORSAllowedOrigins []string
+	// TrustedProxies lists the peers (IPs or CIDRs) whose X-Forwarded-For is believed.
+	TrustedProxies  []string
+	ShutdownTimeout time.Duration
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	IdleTimeout     time.Duration
+}
+
+// Addr is the public listener's host:port.
+func (h HTTP) Addr() string { return joinHostPort(h.Host, h.Port) }
+
+// Admin configures the admin listener (metrics, probes, optional pprof).
+type Admin struct {
+	Host        string
+	Port        int
+	EnablePprof bool
+}
+
+// Addr is the admin listener's host:port.
+func (a Admin) Addr() string { return joinHostPort(a.Host, a.Port) }
+
+// DB configures Postgres.
+type DB struct {
+	URL            string
+	MaxConnections int
+	// QueryTimeout bounds every Postgres call made for a request.
+	QueryTimeout   time.Duration
+	MigrateOnStart bool
+}
+
+// Redis configures the token whitelist and rate-limit store.
+type Redis struct {
+	URL string
+	// Timeout bounds every Redis call (dial, read, write) so a dead Redis turns into a fast 503.
+	Timeout time.Duration
+}
+
+// JWT configures token signing and checking.
+type JWT struct {
+	Secret      []byte
+	ExpiryHours int
+	Issuer      string
+	// Leeway is the clock skew tolerated on nbf (at most 30 s, per the contract).
+	Leeway time.Duration
+}
+
+// Expiry is the lifetime of a token.
+func (j JWT) Expiry() time.Duration { return time.Duration(j.ExpiryHours) * time.Hour }
+
+// Limits holds request-shaping and work-bounding limits.
+type Limits struct {
+	MaxPageSize       int
+	BatchLimit        int
+	BatchMaxItems     int
+	BcryptCost        int
+	BcryptConcurrency int
+	// BcryptQueueTimeout is how long a request may wait for a bcrypt slot before it gets 503.
+	BcryptQueueTimeout time.Duration
+}
+
+// Login holds the failed-login rate limits: a maximum count of failures per window for each key.
+type Login struct {
+	AccountAddrMax    int
+	AccountAddrWindow time.Duration
+	AccountMax        int
+	AccountWindow     time.Duration
+	AddrMax           int
+	AddrWindow        time.Duration
+}
+
+// Log configures the structured logger.
+type Log struct {
+	Level  string // debug, info, warn, error
+	Format string // json or text
+}

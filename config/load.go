@@ -1,0 +1,169 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/env"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// ErrInvalid wraps every configuration problem, so callers can exit with status 2.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Load reads defaults, then the YAML file named by CONFIG_FILE (if set), then the environment,
+// and returns the validated configuration. Keys in the file are the variable names in lower case
+// (jwt_secret: ...). On failure the error lists every problem, never a secret's value.
+func Load() (Config, error) {
+	k := koanf.New(".")
+	defaults := make(map[string]any, len(Settings))
+	for _, s := range Settings {
+		defaults[strings.ToLower(s.Name)] = s.Default
+	}
+	if err := k.Load(confmap.Provider(defaults, "."), nil); err != nil {
+		return Config{}, fmt.Errorf("%w: defaults: %v", ErrInvalid, err)
+	}
+	if path := os.Getenv("CONFIG_FILE"); path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("%w: CONFIG_FILE %q: %v", ErrInvalid, path, err)
+		}
+	}
+	known := make(map[string]bool, len(Settings))
+	for _, s := range Settings {
+		known[s.Name] = true
+	}
+	envProvider := env.Provider("", ".", func(name string) string {
+		if !known[name] {
+			return "" // not ours: skipped
+		}
+		return strings.ToLower(name)
+	})
+	if err := k.Load(envProvider, nil); err != nil {
+		return Config{}, fmt.Errorf("%w: environment: %v", ErrInvalid, err)
+	}
+	return fromValues(func(name string) string { return k.String(strings.ToLower(name)) })
+}
+
+// fromValues applies every setting and collects all problems into one error.
+func fromValues(value func(name string) string) (Config, error) {
+	var cfg Config
+	var problems []string
+	for _, s := range Settings {
+		raw := strings.TrimSpace(value(s.Name))
+		if err := s.apply(&cfg, raw); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", s.Name, err))
+		}
+	}
+	problems = append(problems, cfg.crossChecks()...)
+	if len(problems) > 0 {
+		return Config{}, fmt.Errorf("%w:\n  - %s", ErrInvalid, strings.Join(problems, "\n  - "))
+	}
+	return cfg, nil
+}
+
+// crossChecks are the rules that involve more than one setting.
+func (c Config) crossChecks() []string {
+	var problems []string
+	if c.HTTP.Port != 0 && c.HTTP.Port == c.Admin.Port && c.HTTP.Host == c.Admin.Host {
+		problems = append(problems, "ADMIN_PORT: must differ from PORT")
+	}
+	return problems
+}
+
+func joinHostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+
+func parseInt(raw string, minimum, maximum int) (int, error) {
+	n, err := strconv.Atoi(raw)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a whole number", raw)
+	}
+	if n < minimum || n > maximum {
+		return 0, fmt.Errorf("%d is out of range %d..%d", n, minimum, maximum)
+	}
+	return n, nil
+}
+
+// parseDuration takes a Go duration ("15s", "1m30s") or a whole number of seconds.
+func parseDuration(raw string, minimum, maximum time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(raw)
+	if err != nil {
+		secs, intErr := strconv.Atoi(raw)
+		if intErr != nil {
+			return 0, fmt.Errorf("%q is not a duration (e.g. 15s) or a number of seconds", raw)
+		}
+		d = time.Duration(secs) * time.Second
+	}
+	if d < minimum || d > maximum {
+		return 0, fmt.Errorf("%s is out of range %s..%s", d, minimum, maximum)
+	}
+	return d, nil
+}
+
+func parseBool(raw string) (bool, error) {
+	b, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, fmt.Errorf("%q is not true or false", raw)
+	}
+	return b, nil
+}
+
+func parseList(raw string) []string {
+	var out []string
+	for _, item := range strings.Split(raw, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func parseURL(raw string, schemes ...string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		// url.Parse's error repeats the URL, which may hold a password: say less.
+		return "", errors.New("is not a valid URL")
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return raw, nil
+		}
+	}
+	return "", fmt.Errorf("scheme %q is not one of %s", u.Scheme, strings.Join(schemes, ", "))
+}
+
+func parseProxies(raw string) ([]string, error) {
+	list := parseList(raw)
+	for _, p := range list {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				return nil, fmt.Errorf("%q is not an IP address or CIDR", p)
+			}
+		}
+	}
+	return list, nil
+}
+
+// FromValues builds a configuration from the defaults overridden by values (keyed by variable
+// name), with the same validation as Load. Tests use it instead of the process environment.
+func FromValues(values map[string]string) (Config, error) {
+	return fromValues(func(name string) string {
+		if v, ok := values[name]; ok {
+			return v
+		}
+		for _, s := range Settings {
+			if s.Name == name {
+				return s.Default
+			}
+		}
+		return ""
+	})
+}

@@ -1,0 +1,188 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Setting is one configuration variable: its environment name, default, meaning, and how it
+// lands in Config. The table below is the one list of variables; .env.example is checked
+// against it by a test.
+type Setting struct {
+	Name    string
+	Default string
+	Help    string
+	apply   func(c *Config, raw string) error
+}
+
+// Settings lists every variable the service reads, in the order the README documents them.
+var Settings = []Setting{
+	{"HOST", "0.0.0.0", "public listener address", func(c *Config, raw string) error {
+		c.HTTP.Host = raw
+		return nil
+	}},
+	{"PORT", "8080", "public listener port", func(c *Config, raw string) (err error) {
+		c.HTTP.Port, err = parseInt(raw, 0, 65535)
+		return err
+	}},
+	{"ADMIN_HOST", "0.0.0.0", "admin listener address (metrics, probes)", func(c *Config, raw string) error {
+		c.Admin.Host = raw
+		return nil
+	}},
+	{"ADMIN_PORT", "9090", "admin listener port", func(c *Config, raw string) (err error) {
+		c.Admin.Port, err = parseInt(raw, 0, 65535)
+		return err
+	}},
+	{"ENABLE_PPROF", "false", "serve /debug/pprof/ on the admin listener", func(c *Config, raw string) (err error) {
+		c.Admin.EnablePprof, err = parseBool(raw)
+		return err
+	}},
+	{"JWT_SECRET", "", "HS256 signing secret, at least 32 bytes (required)", func(c *Config, raw string) error {
+		if len(raw) < 32 {
+			return fmt.Errorf("must be at least 32 bytes (got %d)", len(raw))
+		}
+		c.JWT.Secret = []byte(raw)
+		return nil
+	}},
+	{"JWT_EXPIRY_HOURS", "24", "token lifetime in hours", func(c *Config, raw string) (err error) {
+		c.JWT.ExpiryHours, err = parseInt(raw, 1, 24*366)
+		return err
+	}},
+	{"JWT_ISSUER", "auth-api", "iss claim written and required", func(c *Config, raw string) error {
+		if raw == "" {
+			return errors.New("must not be empty")
+		}
+		c.JWT.Issuer = raw
+		return nil
+	}},
+	{"JWT_LEEWAY", "5s", "clock skew tolerated on nbf (0s..30s)", func(c *Config, raw string) (err error) {
+		c.JWT.Leeway, err = parseDuration(raw, 0, 30*time.Second)
+		return err
+	}},
+	{"DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/authapi?sslmode=disable", "Postgres URL", func(c *Config, raw string) (err error) {
+		c.DB.URL, err = parseURL(raw, "postgres", "postgresql")
+		return err
+	}},
+	{"DB_MAX_CONNECTIONS", "20", "Postgres pool size", func(c *Config, raw string) (err error) {
+		c.DB.MaxConnections, err = parseInt(raw, 1, 1000)
+		return err
+	}},
+	{"DB_TIMEOUT", "3s", "deadline of each Postgres call", func(c *Config, raw string) (err error) {
+		c.DB.QueryTimeout, err = parseDuration(raw, 10*time.Millisecond, time.Minute)
+		return err
+	}},
+	{"MIGRATE_ON_START", "true", "apply pending migrations when serve starts", func(c *Config, raw string) (err error) {
+		c.DB.MigrateOnStart, err = parseBool(raw)
+		return err
+	}},
+	{"REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL (redis://, rediss://; ?addr= for more nodes)", func(c *Config, raw string) (err error) {
+		c.Redis.URL, err = parseURL(raw, "redis", "rediss", "unix")
+		return err
+	}},
+	{"REDIS_TIMEOUT", "500ms", "dial/read/write deadline of each Redis call", func(c *Config, raw string) (err error) {
+		c.Redis.Timeout, err = parseDuration(raw, 10*time.Millisecond, time.Minute)
+		return err
+	}},
+	{"MAX_PAGE_SIZE", "100", "largest per_page of GET /users", func(c *Config, raw string) (err error) {
+		c.Limits.MaxPageSize, err = parseInt(raw, 1, 10000)
+		return err
+	}},
+	{"BATCH_LIMIT", "8", "items of one batch processed at once", func(c *Config, raw string) (err error) {
+		c.Limits.BatchLimit, err = parseInt(raw, 1, 1000)
+		return err
+	}},
+	{"BATCH_MAX_ITEMS", "100", "most items in one POST /users/batch", func(c *Config, raw string) (err error) {
+		c.Limits.BatchMaxItems, err = parseInt(raw, 1, 100000)
+		return err
+	}},
+	{"BCRYPT_COST", "12", "bcrypt cost of new hashes (4..31)", func(c *Config, raw string) (err error) {
+		c.Limits.BcryptCost, err = parseInt(raw, 4, 31)
+		return err
+	}},
+	{"BCRYPT_CONCURRENCY", "0", "bcrypt hashes at once (0 = number of CPUs)", func(c *Config, raw string) (err error) {
+		c.Limits.BcryptConcurrency, err = parseInt(raw, 0, 4096)
+		return err
+	}},
+	{"BCRYPT_QUEUE_TIMEOUT", "2s", "longest wait for a bcrypt slot before 503", func(c *Config, raw string) (err error) {
+		c.Limits.BcryptQueueTimeout, err = parseDuration(raw, time.Millisecond, time.Minute)
+		return err
+	}},
+	{"BODY_LIMIT_BYTES", "1048576", "largest request body", func(c *Config, raw string) (err error) {
+		c.HTTP.BodyLimitBytes, err = parseInt(raw, 1024, 1<<30)
+		return err
+	}},
+	{"CORS_ALLOWED_ORIGINS", "", "comma-separated origins allowed by CORS (empty: no CORS headers)", func(c *Config, raw string) error {
+		c.HTTP.CORSAllowedOrigins = parseList(raw)
+		for _, o := range c.HTTP.CORSAllowedOrigins {
+			if o == "*" {
+				return errors.New(`"*" is not allowed: list the origins`)
+			}
+			if _, err := parseURL(o, "http", "https"); err != nil {
+				return fmt.Errorf("origin %q %v", o, err)
+			}
+		}
+		return nil
+	}},
+	{"TRUSTED_PROXIES", "", "comma-separated proxy IPs/CIDRs whose X-Forwarded-For is believed", func(c *Config, raw string) (err error) {
+		c.HTTP.TrustedProxies, err = parseProxies(raw)
+		return err
+	}},
+	{"LOGIN_MAX_FAILURES_ACCOUNT_ADDR", "10", "failed logins per account and client address per window", func(c *Config, raw string) (err error) {
+		c.Login.AccountAddrMax, err = parseInt(raw, 1, 1<<30)
+		return err
+	}},
+	{"LOGIN_WINDOW_ACCOUNT_ADDR", "15m", "window of the account+address counter", func(c *Config, raw string) (err error) {
+		c.Login.AccountAddrWindow, err = parseDuration(raw, time.Second, 24*time.Hour)
+		return err
+	}},
+	{"LOGIN_MAX_FAILURES_ACCOUNT", "50", "failed logins per account per window", func(c *Config, raw string) (err error) {
+		c.Login.AccountMax, err = parseInt(raw, 1, 1<<30)
+		return err
+	}},
+	{"LOGIN_WINDOW_ACCOUNT", "1h", "window of the account counter", func(c *Config, raw string) (err error) {
+		c.Login.AccountWindow, err = parseDuration(raw, time.Second, 24*time.Hour)
+		return err
+	}},
+	{"LOGIN_MAX_FAILURES_ADDR", "100", "failed logins per client address per window", func(c *Config, raw string) (err error) {
+		c.Login.AddrMax, err = parseInt(raw, 1, 1<<30)
+		return err
+	}},
+	{"LOGIN_WINDOW_ADDR", "15m", "window of the address counter", func(c *Config, raw string) (err error) {
+		c.Login.AddrWindow, err = parseDuration(raw, time.Second, 24*time.Hour)
+		return err
+	}},
+	{"LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, raw string) error {
+		switch strings.ToLower(raw) {
+		case "debug", "info", "warn", "error":
+			c.Log.Level = strings.ToLower(raw)
+			return nil
+		}
+		return fmt.Errorf("%q is not one of debug, info, warn, error", raw)
+	}},
+	{"LOG_FORMAT", "json", "json or text", func(c *Config, raw string) error {
+		switch strings.ToLower(raw) {
+		case "json", "text":
+			c.Log.Format = strings.ToLower(raw)
+			return nil
+		}
+		return fmt.Errorf("%q is not json or text", raw)
+	}},
+	{"SHUTDOWN_TIMEOUT", "15s", "longest drain of in-flight requests on SIGTERM", func(c *Config, raw string) (err error) {
+		c.HTTP.ShutdownTimeout, err = parseDuration(raw, 0, 10*time.Minute)
+		return err
+	}},
+	{"HTTP_READ_TIMEOUT", "10s", "longest time to read one request", func(c *Config, raw string) (err error) {
+		c.HTTP.ReadTimeout, err = parseDuration(raw, 100*time.Millisecond, 10*time.Minute)
+		return err
+	}},
+	{"HTTP_WRITE_TIMEOUT", "30s", "longest time to write one response", func(c *Config, raw string) (err error) {
+		c.HTTP.WriteTimeout, err = parseDuration(raw, 100*time.Millisecond, 10*time.Minute)
+		return err
+	}},
+	{"HTTP_IDLE_TIMEOUT", "60s", "keep-alive idle timeout", func(c *Config, raw string) (err error) {
+		c.HTTP.IdleTimeout, err = parseDuration(raw, 100*time.Millisecond, 10*time.Minute)
+		return err
+	}},
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Private Postgres and Redis without Docker: for `just services`, `just run`, `just test` and CI.
+#
+#   docker/services.sh start DIR PG_PORT REDIS_PORT   start both (installing them if missing)
+#   docker/services.sh stop DIR                       stop both
+#
+# DIR holds the data and logs. Postgres listens on 127.0.0.1 only, user postgres, password
+# postgres, with a database "authapi"; Redis on 127.0.0.1 with no persistence unless asked.
+set -euo pipefail
+
+cmd=${1:?usage: services.sh start|stop DIR [PG_PORT REDIS_PORT]}
+dir=${2:?data directory required}
+
+pg_bin() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+    echo "services: installing postgresql" >&2
+    apt_install postgresql
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  fi
+  echo "$bin"
+}
+
+apt_updated=0
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "services: $* missing; install it (apt-get install -y $*) and retry" >&2
+    exit 1
+  fi
+  if [ "$apt_updated" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Postgres refuses to run as root: run it as the postgres user when we are root.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+start() {
+  local pg_port=${1:-5432} redis_port=${2:-6379}
+  command -v redis-server >/dev/null || apt_install redis-server
+  local bin
+  bin=$(pg_bin)
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  chmod 755 "$dir"
+  if [ "$(id -u)" = 0 ]; then
+    # The postgres user must be able to reach the data directory.
+    local d=$dir
+    while [ "$d" != / ]; do
+      if ! runuser -u postgres -- test -x "$d" 2>/dev/null; then
+        echo "services: the postgres user cannot enter $d; use a data directory outside it" >&2
+        exit 1
+      fi
+      d=$(dirname "$d")
+    done
+  fi
+
+  if [ ! -f "$dir/pg/PG_VERSION" ]; then
+    mkdir -p "$dir/pg"
+    [ "$(id -u)" = 0 ] && chown postgres: "$dir/pg"
+    echo postgres > "$dir/pwfile"
+    chmod 644 "$dir/pwfile"
+    as_pg "$bin/initdb" -D "$dir/pg" -U postgres --pwfile="$dir/pwfile" \
+      --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+      { cat "$dir/initdb.log" >&2; exit 1; }
+    rm -f "$dir/pwfile"
+  fi
+  if ! as_pg "$bin/pg_ctl" -D "$dir/pg" status >/dev/null 2>&1; then
+    touch "$dir/pg.log" && { [ "$(id -u)" != 0 ] || chown postgres: "$dir/pg.log"; }
+    as_pg "$bin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w -t 30 \
+      -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      start >/dev/null || { cat "$dir/pg.log" >&2; exit 1; }
+  fi
+  PGPASSWORD=postgres "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname='authapi'" | grep -q 1 ||
+    PGPASSWORD=postgres "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -qc "CREATE DATABASE authapi"
+
+  if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+    redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize yes --save '' --appendonly no \
+      --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+    for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  fi
+  echo "$redis_port" > "$dir/redis.port"
+  echo "services: postgres on 127.0.0.1:$pg_port, redis on 127.0.0.1:$redis_port (data in $dir)" >&2
+}
+
+stop() {
+  [ -d "$dir" ] || return 0
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "$bin" ] && [ -f "$dir/pg/PG_VERSION" ]; then
+    as_pg "$bin/pg_ctl" -D "$dir/pg" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  if [ -f "$dir/redis.pid" ]; then
+    kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+    rm -f "$dir/redis.pid"
+  fi
+}
+
+case "$cmd" in
+  start) start "${3:-5432}" "${4:-6379}" ;;
+  stop) stop ;;
+  *) echo "usage: services.sh start|stop DIR [PG_PORT REDIS_PORT]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,88 @@
+package middleware
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// UnmatchedRoute is the route label of requests that matched no route: one series for all of
+// them, whatever paths scanners try.
+const UnmatchedRoute = "unmatched"
+
+// Metrics holds the service's own Prometheus collectors. No label ever holds a user id, email
+// or token: routes are templates, events and reasons are fixed words.
+type Metrics struct {
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	inFlight   prometheus.Gauge
+	authEvents *prometheus.CounterVec
+	bcryptWait *prometheus.HistogramVec
+}
+
+// NewMetrics creates the collectors and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total",
+			Help: "HTTP requests answered, by method, route template and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by method and route template.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2},
+		}, []string{"method", "route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "http_requests_in_flight",
+			Help: "HTTP requests being served now.",
+		}),
+		authEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auth_events_total",
+			Help: "Authentication events (login, logout, logout_all, register, token) by result.",
+		}, []string{"event", "result"}),
+		bcryptWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bcrypt_queue_wait_seconds",
+			Help:    "Time spent waiting for a bcrypt slot, by whether the request was admitted.",
+			Buckets: []float64{.0001, .001, .01, .05, .1, .25, .5, 1, 2, 5},
+		}, []string{"admitted"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.authEvents, m.bcryptWait)
+	return m
+}
+
+// AuthEvent counts one authentication event; event and result are fixed words.
+func (m *Metrics) AuthEvent(event, result string) {
+	m.authEvents.WithLabelValues(event, result).Inc()
+}
+
+// TokenRejected counts a refused token by reason.
+func (m *Metrics) TokenRejected(reason string) { m.AuthEvent("token", reason) }
+
+// BcryptWait records how long a request waited for a bcrypt slot.
+func (m *Metrics) BcryptWait(wait time.Duration, admitted bool) {
+	m.bcryptWait.WithLabelValues(strconv.FormatBool(admitted)).Observe(wait.Seconds())
+}
+
+// Instrument counts and times every request by route template. It must run outside
+// HandleErrors so the status it reads is the final one.
+func (m *Metrics) Instrument() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		m.inFlight.Inc()
+		defer m.inFlight.Dec()
+		entry := c.Route()
+		err := c.Next()
+		route := UnmatchedRoute
+		// When no route matched, c.Route() is still this middleware's own entry.
+		if r := c.Route(); r != entry {
+			route = r.Path // a template from the route table, not the raw path: no copy needed
+		}
+		method := c.Method() // fiber interns method names, safe to keep as a label
+		status := c.Response().StatusCode()
+		m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+		m.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+		return err
+	}
+}

@@ -1,0 +1,171 @@
+package routes
+
+import (
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/example/authapi/middleware"
+	"github.com/example/authapi/models"
+)
+
+// AuthEvents counts authentication events for metrics; event and result are fixed words.
+type AuthEvents func(event, result string)
+
+// Auth serves /auth/*.
+type Auth struct {
+	Users   models.UserStore
+	Tokens  *models.TokenStore
+	Hasher  *models.Hasher
+	Limiter *models.LoginLimiter
+	Issuer  *middleware.Issuer
+	Expiry  time.Duration
+	Events  AuthEvents
+}
+
+// RegisterAuth mounts the auth routes: register and login are open (JSON bodies only); me,
+// logout and logout-all go through protect (JWT, then the Redis whitelist).
+func RegisterAuth(r fiber.Router, h *Auth, protect fiber.Handler) {
+	g := r.Group("/auth")
+	g.Post("/register", middleware.RequireJSON(), h.register)
+	g.Post("/login", middleware.RequireJSON(), h.login)
+	g.Get("/me", protect, h.me)
+	g.Post("/logout", protect, h.logout)
+	g.Post("/logout-all", protect, h.logoutAll)
+}
+
+// register handles POST /auth/register: a new pending_verification user, 409 if the email is
+// taken in any case.
+func (h *Auth) register(c *fiber.Ctx) error {
+	email, password, err := decodeCredentials(c.Body())
+	if err != nil {
+		return err
+	}
+	if email, err = models.ValidateCredentials(email, password); err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	// Checked before hashing so a duplicate costs no bcrypt work; the unique index still
+	// decides races between concurrent registrations.
+	taken, err := h.Users.EmailExists(ctx, email)
+	if err != nil {
+		return err
+	}
+	if taken {
+		h.Events("register", "conflict")
+		return models.Errorf(models.CodeConflict, "email already exists")
+	}
+	hash, err := h.Hasher.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	u := &models.User{Email: email, PasswordHash: hash, Status: models.StatusPendingVerification, Role: models.RoleUser}
+	if err := h.Users.Create(ctx, u); err != nil {
+		if models.ErrorCode(err) == models.CodeConflict {
+			h.Events("register", "conflict")
+		}
+		return err
+	}
+	h.Events("register", "success")
+	return c.Status(fiber.StatusCreated).JSON(success(newUserJSON(u)))
+}
+
+type tokenJSON struct {
+	Token     string `json:"token"`
+	TokenType string `json:"token_type"`
+	ExpiresIn int64  `json:"expires_in"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+// login handles POST /auth/login. Failures are counted in Redis; past a limit the request is
+// refused before any password is checked.
+func (h *Auth) login(c *fiber.Ctx) error {
+	rawEmail, password, err := decodeCredentials(c.Body())
+	if err != nil {
+		return err
+	}
+	email := models.NormalizeEmail(rawEmail)
+	addr := c.IP()
+	ctx := c.UserContext()
+	if err := h.Limiter.Check(ctx, email, addr); err != nil {
+		if models.ErrorCode(err) == models.CodeRateLimited {
+			h.Events("login", "rate_limited")
+		}
+		return err
+	}
+	user, err := h.Users.ByEmail(ctx, email)
+	if err != nil && models.ErrorCode(err) != models.CodeNotFound {
+		return err
+	}
+	var hash *string
+	if user != nil {
+		hash = &user.PasswordHash
+	}
+	// Verify compares against a dummy hash when there is no user, so both failures cost the same.
+	ok, err := h.Hasher.Verify(ctx, hash, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := h.Limiter.Fail(ctx, email, addr); err != nil {
+			return err
+		}
+		h.Events("login", "invalid_credentials")
+		return models.Errorf(models.CodeUnauthorized, "invalid credentials")
+	}
+	if user.IsSuspendedAt(time.Now()) {
+		h.Events("login", "suspended")
+		return models.Errorf(models.CodeForbidden, "account suspended")
+	}
+	if err := h.Limiter.Succeed(ctx, email, addr); err != nil {
+		return err
+	}
+	token, claims, err := h.Issuer.Issue(user.ID, user.Role)
+	if err != nil {
+		return err
+	}
+	// No token leaves the server unless Redis has whitelisted it.
+	if err := h.Tokens.Allow(ctx, user.ID.String(), claims.ID, claims.ExpiresAt.Time); err != nil {
+		return err
+	}
+	h.Events("login", "success")
+	return c.JSON(tokenJSON{
+		Token:     token,
+		TokenType: "Bearer",
+		ExpiresIn: int64(h.Expiry / time.Second),
+		ExpiresAt: claims.ExpiresAt.Time.UTC().Format(time.RFC3339),
+	})
+}
+
+// me handles GET /auth/me: the caller's user, bare. A token whose user is gone is a 401.
+func (h *Auth) me(c *fiber.Ctx) error {
+	p := middleware.PrincipalOf(c)
+	user, err := h.Users.ByID(c.UserContext(), p.UserID)
+	if err != nil {
+		if models.ErrorCode(err) == models.CodeNotFound {
+			return models.Errorf(models.CodeUnauthorized, "user no longer exists")
+		}
+		return err
+	}
+	return c.JSON(newUserJSON(user))
+}
+
+// logout handles POST /auth/logout: the token used is refused from now on, on every instance.
+func (h *Auth) logout(c *fiber.Ctx) error {
+	p := middleware.PrincipalOf(c)
+	if err := h.Tokens.Revoke(c.UserContext(), p.UserID.String(), p.TokenID); err != nil {
+		return err
+	}
+	h.Events("logout", "success")
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// logoutAll handles POST /auth/logout-all: every token of the caller is refused from now on.
+func (h *Auth) logoutAll(c *fiber.Ctx) error {
+	p := middleware.PrincipalOf(c)
+	if _, err := h.Tokens.RevokeAll(c.UserContext(), p.UserID.String()); err != nil {
+		return err
+	}
+	h.Events("logout_all", "success")
+	return c.SendStatus(fiber.StatusNoContent)
+}

@@ -1,0 +1,142 @@
+package routes
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/example/authapi/middleware"
+	"github.com/example/authapi/models"
+)
+
+// Users serves /users/* for admins.
+type Users struct {
+	Store         models.UserStore
+	Hasher        *models.Hasher
+	MaxPageSize   int
+	BatchLimit    int
+	BatchMaxItems int
+}
+
+// RegisterUsers mounts the admin routes: protect (JWT, then the Redis whitelist), then the
+// admin role check, then the handler.
+func RegisterUsers(r fiber.Router, h *Users, protect fiber.Handler) {
+	g := r.Group("/users", protect, middleware.RequireRole(models.RoleAdmin))
+	g.Get("/", h.list)
+	g.Get("/stats", h.stats)
+	g.Post("/batch", middleware.RequireJSON(), h.batch)
+}
+
+type listJSON struct {
+	Items      []userJSON `json:"items"`
+	Page       int        `json:"page"`
+	PerPage    int        `json:"per_page"`
+	Total      int64      `json:"total"`
+	NextCursor *string    `json:"next_cursor"`
+}
+
+// list handles GET /users: offset pages (page, per_page) or, with cursor, keyset pages whose
+// cost does not grow with depth.
+func (h *Users) list(c *fiber.Ctx) error {
+	page, err := intQuery(c, "page", 1)
+	if err != nil {
+		return err
+	}
+	perPage, err := intQuery(c, "per_page", 20)
+	if err != nil {
+		return err
+	}
+	page = max(page, 1)
+	perPage = min(max(perPage, 1), h.MaxPageSize)
+	ctx := c.UserContext()
+
+	var result models.Page
+	if raw := c.Query("cursor"); raw != "" {
+		cursor, err := decodeCursor(raw)
+		if err != nil {
+			return err
+		}
+		page = 0 // the contract's marker for a cursor page
+		result, err = h.Store.ListAfter(ctx, &cursor, perPage)
+		if err != nil {
+			return err
+		}
+	} else {
+		if result, err = h.Store.ListOffset(ctx, (page-1)*perPage, perPage); err != nil {
+			return err
+		}
+	}
+	stats, err := h.Store.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	out := listJSON{Items: make([]userJSON, len(result.Users)), Page: page, PerPage: perPage, Total: stats.Total}
+	for i := range result.Users {
+		out.Items[i] = newUserJSON(&result.Users[i])
+	}
+	if result.Next != nil {
+		next := encodeCursor(*result.Next)
+		out.NextCursor = &next
+	}
+	return c.JSON(out)
+}
+
+// intQuery reads an integer query parameter; absent or empty gives def, anything that is not an
+// integer is a 400.
+func intQuery(c *fiber.Ctx, name string, def int) (int, error) {
+	raw := c.Query(name)
+	if raw == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil {
+		if numErr, ok := err.(*strconv.NumError); ok && numErr.Err == strconv.ErrRange {
+			// An integer, only a huge one: clamp rather than refuse.
+			if raw[0] == '-' {
+				return -1 << 31, nil
+			}
+			return 1 << 31, nil
+		}
+		return 0, models.Errorf(models.CodeValidation, "%s must be an integer", name)
+	}
+	return n, nil
+}
+
+type statsJSON struct {
+	Total     int64 `json:"total"`
+	Active    int64 `json:"active"`
+	Suspended int64 `json:"suspended"`
+	Pending   int64 `json:"pending"`
+}
+
+// stats handles GET /users/stats: exact counts by status.
+func (h *Users) stats(c *fiber.Ctx) error {
+	st, err := h.Store.Stats(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(statsJSON{Total: st.Total, Active: st.Active, Suspended: st.Suspended, Pending: st.Pending})
+}
+
+// decodeBatch reads the body of POST /users/batch: a JSON array of objects, at most max items.
+// Anything else is a 400 for the whole request.
+func decodeBatch(body []byte, maxItems int) ([]json.RawMessage, error) {
+	var items []json.RawMessage
+	if err := decodeJSON(body, &items); err != nil {
+		return nil, err
+	}
+	if items == nil {
+		return nil, models.Errorf(models.CodeValidation, "request body must be a JSON array")
+	}
+	if len(items) > maxItems {
+		return nil, models.Errorf(models.CodeValidation, "too many items (max %d)", maxItems)
+	}
+	for i, item := range items {
+		if t := bytes.TrimSpace(item); len(t) == 0 || t[0] != '{' {
+			return nil, models.Errorf(models.CodeValidation, "item %d must be a JSON object", i)
+		}
+	}
+	return items, nil
+}
