@@ -25,8 +25,8 @@ func AccessLog(logger *slog.Logger) fiber.Handler {
 		}
 		logger.LogAttrs(context.Background(), level, "request",
 			slog.String("request_id", RequestIDOf(c)),
-			slog.String("method", c.Method()),
-			slog.String("route", c.Route().Path),
+			slog.String("method", Method(c)),
+			slog.String("route", RouteTemplate(c)),
 			slog.String("path", c.Path()),
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),

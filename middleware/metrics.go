@@ -72,17 +72,48 @@ func (m *Metrics) Instrument() fiber.Handler {
 		start := time.Now()
 		m.inFlight.Inc()
 		defer m.inFlight.Dec()
-		entry := c.Route()
 		err := c.Next()
-		route := UnmatchedRoute
-		// When no route matched, c.Route() is still this middleware's own entry.
-		if r := c.Route(); r != entry {
-			route = r.Path // a template from the route table, not the raw path: no copy needed
-		}
-		method := c.Method() // fiber interns method names, safe to keep as a label
+		route := RouteTemplate(c)
+		method := Method(c)
 		status := c.Response().StatusCode()
 		m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 		m.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 		return err
 	}
 }
+
+// RouteTemplate is the template of the endpoint that answered (/users/stats), or UnmatchedRoute
+// when none did. Endpoints carry their whole middleware chain (see routes), so the last route
+// Fiber ran is a middleware ("USE") one only when no endpoint matched.
+func RouteTemplate(c *fiber.Ctx) string {
+	r := c.Route()
+	if r == nil || r.Method == methodUse {
+		return UnmatchedRoute
+	}
+	return r.Path // from the route table, not the request: safe to keep
+}
+
+// Method returns the request method as a constant string. c.Method() points into a buffer
+// that fasthttp reuses, so it must not be kept (as a metric label, say) after the request.
+func Method(c *fiber.Ctx) string {
+	switch m := c.Method(); m {
+	case fiber.MethodGet:
+		return fiber.MethodGet
+	case fiber.MethodPost:
+		return fiber.MethodPost
+	case fiber.MethodHead:
+		return fiber.MethodHead
+	case fiber.MethodPut:
+		return fiber.MethodPut
+	case fiber.MethodPatch:
+		return fiber.MethodPatch
+	case fiber.MethodDelete:
+		return fiber.MethodDelete
+	case fiber.MethodOptions:
+		return fiber.MethodOptions
+	}
+	return "OTHER"
+}
+
+// methodUse is the Method Fiber gives middleware routes (unexported in Fiber).
+const methodUse = "USE"
