@@ -1,0 +1,132 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/example/authapi/app"
+	"github.com/example/authapi/app/apptest"
+	"github.com/example/authapi/models"
+)
+
+// runCLI runs the binary's CLI in process with the given environment and returns its exit
+// status and output.
+func runCLI(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	code := app.CLI{Stdout: &out, Stderr: &out, Version: "test"}.Main(context.Background(), args)
+	return code, out.String()
+}
+
+// TestCLI uses the process environment (t.Setenv), so it does not run in parallel.
+func TestCLI(t *testing.T) {
+	dbURL := apptest.MustCreateDatabase(t)
+	t.Setenv("DATABASE_URL", dbURL)
+	t.Setenv("REDIS_URL", apptest.RedisURL(t))
+	t.Setenv("JWT_SECRET", apptest.Secret)
+
+	t.Run("MigrateUpStatusDownUp", func(t *testing.T) {
+		if code, out := runCLI(t, "migrate", "status"); code != 0 || !strings.Contains(out, "0 applied, 1 pending") {
+			t.Fatalf("status before: %d %s", code, out)
+		}
+		if code, out := runCLI(t, "migrate", "up"); code != 0 || !strings.Contains(out, "migrate up") {
+			t.Fatalf("up: %d %s", code, out)
+		}
+		if code, out := runCLI(t, "migrate", "up"); code != 0 || !strings.Contains(out, "nothing to do") {
+			t.Fatalf("up again: %d %s", code, out)
+		}
+		if code, out := runCLI(t, "migrate", "down"); code != 0 || !strings.Contains(out, "migrate down") {
+			t.Fatalf("down: %d %s", code, out)
+		}
+		if code, out := runCLI(t, "migrate", "up"); code != 0 {
+			t.Fatalf("up after down: %d %s", code, out)
+		}
+		if code, out := runCLI(t, "migrate", "status"); code != 0 || !strings.Contains(out, "1 applied, 0 pending") {
+			t.Fatalf("status after: %d %s", code, out)
+		}
+	})
+
+	// A user to administer, made through the store on the migrated database.
+	cfg := apptest.Config(t, dbURL, nil)
+	svc, err := app.New(cfg, app.NewLogger(cfg.Log, &bytes.Buffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	email := randomEmail()
+	if err := svc.Users.Create(context.Background(), &models.User{Email: email, PasswordHash: "x", Status: models.StatusActive, Role: models.RoleUser}); err != nil {
+		t.Fatal(err)
+	}
+	// A live token of that user in the whitelist, to see suspension revoke it.
+	if err := svc.Tokens.Allow(context.Background(), mustUser(t, svc, email).ID.String(), "cli-test-jti-"+email, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("Promote", func(t *testing.T) {
+		code, out := runCLI(t, "users", "promote", strings.ToUpper(email), "--role", "admin")
+		if code != 0 || mustUser(t, svc, email).Role != models.RoleAdmin || !strings.Contains(out, "role=admin") {
+			t.Fatalf("%d %s", code, out)
+		}
+	})
+	t.Run("SuspendRevokesTokens", func(t *testing.T) {
+		code, out := runCLI(t, "users", "suspend", email, "--reason", "abuse", "--until", "2099-01-01T00:00:00Z")
+		u := mustUser(t, svc, email)
+		if code != 0 || u.Status != models.StatusSuspended || *u.SuspensionReason != "abuse" || u.SuspendedUntil.Year() != 2099 {
+			t.Fatalf("%d %s %+v", code, out, u)
+		}
+		if live, _ := svc.Tokens.Exists(context.Background(), "cli-test-jti-"+email); live || !strings.Contains(out, "revoked 1") {
+			t.Fatalf("token still live after suspension: %s", out)
+		}
+	})
+	t.Run("Activate", func(t *testing.T) {
+		code, out := runCLI(t, "users", "activate", email)
+		if u := mustUser(t, svc, email); code != 0 || u.Status != models.StatusActive || u.SuspensionReason != nil {
+			t.Fatalf("%d %s %+v", code, out, u)
+		}
+	})
+	t.Run("ErrUnknownEmail", func(t *testing.T) {
+		if code, out := runCLI(t, "users", "activate", "nobody@example.com"); code != app.ExitFailed || !strings.Contains(out, "nobody@example.com") {
+			t.Fatalf("%d %s", code, out)
+		}
+	})
+	t.Run("ErrUsage", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"users", "promote", email, "--role", "root"},
+			{"users", "suspend", email, "--until", "tomorrow"},
+			{"users", "frobnicate", email},
+			{"users"},
+			{"migrate"},
+			{"migrate", "sideways"},
+			{"nonsense"},
+		} {
+			if code, out := runCLI(t, args...); code != app.ExitUsage {
+				t.Fatalf("%v: exit %d, want 2: %s", args, code, out)
+			}
+		}
+	})
+	t.Run("ErrConfig", func(t *testing.T) {
+		t.Setenv("JWT_SECRET", "too-short")
+		code, out := runCLI(t, "serve")
+		if code != app.ExitUsage || !strings.Contains(out, "JWT_SECRET") || strings.Contains(out, "too-short") {
+			t.Fatalf("%d %s", code, out)
+		}
+	})
+	t.Run("ErrDatabaseUnreachable", func(t *testing.T) {
+		t.Setenv("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:1/x?sslmode=disable")
+		if code, out := runCLI(t, "users", "activate", email); code != app.ExitFailed {
+			t.Fatalf("%d %s", code, out)
+		}
+	})
+}
+
+func mustUser(t *testing.T, a *app.App, email string) *models.User {
+	t.Helper()
+	u, err := a.Users.ByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}

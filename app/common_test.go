@@ -1,0 +1,118 @@
+package app_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/example/authapi/app/apptest"
+)
+
+func TestRequestID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	for _, tc := range []struct {
+		name, sent string
+		kept       bool
+	}{
+		{"OKKept", "abc-123_x.y:z", true},
+		{"OKKept128", strings.Repeat("r", 128), true},
+		{"OKReplacedTooLong", strings.Repeat("r", 129), false},
+		{"OKReplacedNonASCII", "id-é", false},
+		{"OKNewWhenAbsent", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, c := range []*apptest.Client{e.client, e.admin} {
+				for _, path := range []string{"/healthz", "/no-such-route"} {
+					resp := c.Do(apptest.Request{Method: http.MethodGet, Path: path, Header: map[string]string{"X-Request-ID": tc.sent}})
+					got := resp.Header.Get("X-Request-ID")
+					if got == "" || (tc.kept && got != tc.sent) || (!tc.kept && got == tc.sent) {
+						t.Fatalf("%s: sent %q, got %q", path, tc.sent, got)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestNotFoundAndMethod(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	if msg := wantError(t, e.client.Get("/nope", ""), http.StatusNotFound, "not_found"); !strings.HasPrefix(msg, "not found: ") {
+		t.Fatalf("error = %q", msg)
+	}
+	// The admin listener's endpoints do not exist on the public one.
+	for _, path := range []string{"/metrics", "/livez", "/readyz"} {
+		wantError(t, e.client.Get(path, ""), http.StatusNotFound, "not_found")
+	}
+	resp := e.client.Do(apptest.Request{Method: http.MethodDelete, Path: "/auth/login"})
+	if resp.Status != http.StatusMethodNotAllowed && resp.Status != http.StatusNotFound {
+		t.Fatalf("DELETE /auth/login: %d", resp.Status)
+	}
+	if resp.JSON(t)["code"] == "" {
+		t.Fatalf("no error shape: %s", resp.Body)
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, map[string]string{"BODY_LIMIT_BYTES": "2048"})
+	base := apptest.Serve(t, e.app.Public())
+	big := `{"email":"a@example.com","password":"abc12345","pad":"` + strings.Repeat("x", 4096) + `"}`
+	httpResp, err := http.Post(base+"/auth/register", "application/json", strings.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer httpResp.Body.Close()
+	raw, _ := io.ReadAll(httpResp.Body)
+	resp := apptest.Response{Status: httpResp.StatusCode, Header: httpResp.Header, Body: raw}
+	if msg := wantError(t, resp, http.StatusRequestEntityTooLarge, "payload_too_large"); !strings.HasPrefix(msg, "payload too large: ") {
+		t.Fatalf("error = %q", msg)
+	}
+	if st, _ := e.app.Users.Stats(t.Context()); st.Total != 0 {
+		t.Fatalf("an oversized request created a user")
+	}
+}
+
+func TestPublicHealthz(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	resp := e.client.Get("/healthz", "")
+	if resp.Status != http.StatusOK || resp.JSON(t)["status"] != "ok" {
+		t.Fatalf("%d %s", resp.Status, resp.Body)
+	}
+}
+
+func TestConcurrentRegistrationsOfOneEmail(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	email := randomEmail()
+	const n = 20
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			variant := email
+			if i%2 == 1 {
+				variant = strings.ToUpper(email) // case variants are the same account
+			}
+			statuses <- e.client.Post("/auth/register", map[string]string{"email": variant, "password": goodPassword}, "").Status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	if counts[http.StatusCreated] != 1 || counts[http.StatusConflict] != n-1 {
+		t.Fatalf("statuses %v, want one 201 and %d 409", counts, n-1)
+	}
+	if st, _ := e.app.Users.Stats(t.Context()); st.Total != 1 {
+		t.Fatalf("%d rows, want 1", st.Total)
+	}
+}

@@ -1,0 +1,125 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const secret = "0123456789abcdef0123456789abcdef"
+
+func TestFromValuesDefaults(t *testing.T) {
+	cfg, err := FromValues(map[string]string{"JWT_SECRET": secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Addr() != "0.0.0.0:8080" || cfg.Admin.Addr() != "0.0.0.0:9090" {
+		t.Fatalf("addrs %s %s", cfg.HTTP.Addr(), cfg.Admin.Addr())
+	}
+	if cfg.Limits.BcryptCost != 12 || cfg.JWT.Expiry() != 24*time.Hour || cfg.HTTP.BodyLimitBytes != 1<<20 {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+	if cfg.Limits.MaxPageSize != 100 || cfg.Limits.BatchLimit != 8 || cfg.Limits.BatchMaxItems != 100 {
+		t.Fatalf("limits: %+v", cfg.Limits)
+	}
+	if cfg.Login.AccountAddrMax != 10 || cfg.Login.AccountMax != 50 || cfg.Login.AddrMax != 100 || cfg.Login.AccountWindow != time.Hour {
+		t.Fatalf("login limits: %+v", cfg.Login)
+	}
+}
+
+func TestFromValuesInvalid(t *testing.T) {
+	tests := []struct {
+		name   string
+		values map[string]string
+		want   []string
+	}{
+		{"ErrShortSecret", map[string]string{"JWT_SECRET": "short"}, []string{"JWT_SECRET: must be at least 32 bytes"}},
+		{"ErrMissingSecret", map[string]string{}, []string{"JWT_SECRET"}},
+		{"ErrBadURL", map[string]string{"JWT_SECRET": secret, "DATABASE_URL": "mysql://x@y/z"}, []string{"DATABASE_URL"}},
+		{"ErrBadNumber", map[string]string{"JWT_SECRET": secret, "PORT": "eighty"}, []string{`PORT: "eighty" is not a whole number`}},
+		{"ErrCostLow", map[string]string{"JWT_SECRET": secret, "BCRYPT_COST": "3"}, []string{"BCRYPT_COST: 3 is out of range 4..31"}},
+		{"ErrCostHigh", map[string]string{"JWT_SECRET": secret, "BCRYPT_COST": "32"}, []string{"BCRYPT_COST"}},
+		{"ErrDuration", map[string]string{"JWT_SECRET": secret, "SHUTDOWN_TIMEOUT": "soon"}, []string{"SHUTDOWN_TIMEOUT"}},
+		{"ErrLeeway", map[string]string{"JWT_SECRET": secret, "JWT_LEEWAY": "1m"}, []string{"JWT_LEEWAY"}},
+		{"ErrCORSWildcard", map[string]string{"JWT_SECRET": secret, "CORS_ALLOWED_ORIGINS": "*"}, []string{"CORS_ALLOWED_ORIGINS"}},
+		{"ErrProxy", map[string]string{"JWT_SECRET": secret, "TRUSTED_PROXIES": "10.0.0.0/8,proxy"}, []string{"TRUSTED_PROXIES"}},
+		{"ErrSamePorts", map[string]string{"JWT_SECRET": secret, "ADMIN_PORT": "8080"}, []string{"ADMIN_PORT: must differ from PORT"}},
+		{"ErrEveryProblemAtOnce", map[string]string{"JWT_SECRET": "short", "PORT": "x", "BCRYPT_COST": "99", "LOG_FORMAT": "xml"},
+			[]string{"JWT_SECRET", "PORT", "BCRYPT_COST", "LOG_FORMAT"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := FromValues(tc.values)
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Fatalf("error %q does not mention %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretNeverPrinted(t *testing.T) {
+	const short = "my-secret-value-is-short"
+	_, err := FromValues(map[string]string{"JWT_SECRET": short, "DATABASE_URL": "postgres://u:hunter2@/x"})
+	if err == nil || strings.Contains(err.Error(), short) || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error leaks a secret: %v", err)
+	}
+}
+
+func TestLoadFileThenEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(file, []byte("jwt_secret: "+secret+"\nport: 7000\nmax_page_size: 50\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONFIG_FILE", file)
+	t.Setenv("PORT", "7100") // the environment wins over the file
+	cfg, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Port != 7100 || cfg.Limits.MaxPageSize != 50 || string(cfg.JWT.Secret) != secret {
+		t.Fatalf("port %d max_page_size %d", cfg.HTTP.Port, cfg.Limits.MaxPageSize)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	t.Setenv("CONFIG_FILE", filepath.Join(t.TempDir(), "absent.yaml"))
+	t.Setenv("JWT_SECRET", secret)
+	if _, err := Load(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestEnvExample keeps .env.example and the settings table in step: every variable is listed
+// with its default.
+func TestEnvExample(t *testing.T) {
+	raw, err := os.ReadFile("../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "#"))
+		if name, value, ok := strings.Cut(line, "="); ok && !strings.Contains(name, " ") {
+			listed[name] = value
+		}
+	}
+	for _, s := range Settings {
+		value, ok := listed[s.Name]
+		if !ok {
+			t.Errorf(".env.example does not list %s", s.Name)
+			continue
+		}
+		if s.Name != "JWT_SECRET" && value != s.Default {
+			t.Errorf(".env.example: %s=%s, default is %q", s.Name, value, s.Default)
+		}
+	}
+}
