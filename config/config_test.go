@@ -80,7 +80,9 @@ func TestLoadFileThenEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("CONFIG_FILE", file)
-	t.Setenv("PORT", "7100") // the environment wins over the file
+	t.Setenv("PORT", "7100")      // the environment wins over the file
+	t.Setenv("JWT_SECRET", "")    // empty means unset: the file's value stays
+	t.Setenv("MAX_PAGE_SIZE", "") // (just exports some variables into the tests' environment)
 	cfg, err := Load()
 	if err != nil {
 		t.Fatal(err)

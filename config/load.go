@@ -20,8 +20,8 @@ import (
 // ErrInvalid wraps every configuration problem, so callers can exit with status 2.
 var ErrInvalid = errors.New("invalid configuration")
 
-// Load reads defaults, then the YAML file named by CONFIG_FILE (if set), then the environment,
-// and returns the validated configuration. Keys in the file are the variable names in lower case
+// Load reads defaults, then the YAML file named by CONFIG_FILE (if set), then the non-empty
+// environment variables, and returns the validated configuration. Keys in the file are the variable names in lower case
 // (jwt_secret: ...). On failure the error lists every problem, never a secret's value.
 func Load() (Config, error) {
 	k := koanf.New(".")
@@ -41,11 +41,13 @@ func Load() (Config, error) {
 	for _, s := range Settings {
 		known[s.Name] = true
 	}
-	envProvider := env.Provider("", ".", func(name string) string {
-		if !known[name] {
-			return "" // not ours: skipped
+	// Only our variables, and only non-empty ones: an empty variable (as compose files often
+	// pass) means "not set", not "set to nothing".
+	envProvider := env.ProviderWithValue("", ".", func(name, value string) (string, any) {
+		if !known[name] || value == "" {
+			return "", nil // skipped
 		}
-		return strings.ToLower(name)
+		return strings.ToLower(name), value
 	})
 	if err := k.Load(envProvider, nil); err != nil {
 		return Config{}, fmt.Errorf("%w: environment: %v", ErrInvalid, err)
