@@ -63,23 +63,21 @@ func WithLock(ctx context.Context, db *bun.DB, fn func(ctx context.Context) erro
 // Up applies every pending migration under the advisory lock and returns the group applied
 // (empty when there was nothing to do).
 func Up(ctx context.Context, db *bun.DB) (*migrate.MigrationGroup, error) {
-	migrator, err := NewMigrator(db)
-	if err != nil {
-		return nil, err
-	}
-	var group *migrate.MigrationGroup
-	err = WithLock(ctx, db, func(ctx context.Context) error {
-		if err := migrator.Init(ctx); err != nil {
-			return fmt.Errorf("init migrations table: %w", err)
-		}
-		group, err = migrator.Migrate(ctx)
-		return err
+	return locked(ctx, db, func(ctx context.Context, m *migrate.Migrator) (*migrate.MigrationGroup, error) {
+		return m.Migrate(ctx)
 	})
-	return group, err
 }
 
 // Down rolls back the last applied group under the advisory lock.
 func Down(ctx context.Context, db *bun.DB) (*migrate.MigrationGroup, error) {
+	return locked(ctx, db, func(ctx context.Context, m *migrate.Migrator) (*migrate.MigrationGroup, error) {
+		return m.Rollback(ctx)
+	})
+}
+
+// locked runs step with a migrator whose tables exist, all under the advisory lock: creating
+// the tables races too when replicas start together.
+func locked(ctx context.Context, db *bun.DB, step func(context.Context, *migrate.Migrator) (*migrate.MigrationGroup, error)) (*migrate.MigrationGroup, error) {
 	migrator, err := NewMigrator(db)
 	if err != nil {
 		return nil, err
@@ -89,7 +87,7 @@ func Down(ctx context.Context, db *bun.DB) (*migrate.MigrationGroup, error) {
 		if err := migrator.Init(ctx); err != nil {
 			return fmt.Errorf("init migrations table: %w", err)
 		}
-		group, err = migrator.Rollback(ctx)
+		group, err = step(ctx, migrator)
 		return err
 	})
 	return group, err
