@@ -12,6 +12,7 @@ import (
 // duration and client address. It never logs headers or bodies, so no password, token or hash
 // can reach the log through it.
 func AccessLog(logger *slog.Logger) fiber.Handler {
+	routes := &endpoints{}
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		err := c.Next()
@@ -26,7 +27,7 @@ func AccessLog(logger *slog.Logger) fiber.Handler {
 		logger.LogAttrs(context.Background(), level, "request",
 			slog.String("request_id", RequestIDOf(c)),
 			slog.String("method", Method(c)),
-			slog.String("route", RouteTemplate(c)),
+			slog.String("route", routes.template(c)),
 			slog.String("path", c.Path()),
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),

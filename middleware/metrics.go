@@ -68,29 +68,19 @@ func (m *Metrics) BcryptWait(wait time.Duration, admitted bool) {
 // Instrument counts and times every request by route template. It must run outside
 // HandleErrors so the status it reads is the final one.
 func (m *Metrics) Instrument() fiber.Handler {
+	routes := &endpoints{}
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		m.inFlight.Inc()
 		defer m.inFlight.Dec()
 		err := c.Next()
-		route := RouteTemplate(c)
+		route := routes.template(c)
 		method := Method(c)
 		status := c.Response().StatusCode()
 		m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 		m.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 		return err
 	}
-}
-
-// RouteTemplate is the template of the endpoint that answered (/users/stats), or UnmatchedRoute
-// when none did. Endpoints carry their whole middleware chain (see routes), so the last route
-// Fiber ran is a middleware ("USE") one only when no endpoint matched.
-func RouteTemplate(c *fiber.Ctx) string {
-	r := c.Route()
-	if r == nil || r.Method == methodUse {
-		return UnmatchedRoute
-	}
-	return r.Path // from the route table, not the request: safe to keep
 }
 
 // Method returns the request method as a constant string. c.Method() points into a buffer
@@ -114,6 +104,3 @@ func Method(c *fiber.Ctx) string {
 	}
 	return "OTHER"
 }
-
-// methodUse is the Method Fiber gives middleware routes (unexported in Fiber).
-const methodUse = "USE"
