@@ -23,15 +23,20 @@ func (a *App) newAdminApp() *fiber.App {
 	return f
 }
 
-// registerRedisPoolStats exports go-redis pool counters as gauges read at scrape time.
+// registerRedisPoolStats exports go-redis pool stats read at scrape time: connection counts as
+// gauges, and the ever-growing hit, miss and timeout counts as counters (so rate() applies).
 func registerRedisPoolStats(reg prometheus.Registerer, rdb redis.UniversalClient) {
-	stat := func(name, help string, read func(*redis.PoolStats) uint32) {
+	gauge := func(name, help string, read func(*redis.PoolStats) uint32) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
 			func() float64 { return float64(read(rdb.PoolStats())) }))
 	}
-	stat("redis_pool_total_connections", "Connections in the Redis pool.", func(s *redis.PoolStats) uint32 { return s.TotalConns })
-	stat("redis_pool_idle_connections", "Idle connections in the Redis pool.", func(s *redis.PoolStats) uint32 { return s.IdleConns })
-	stat("redis_pool_hits_total", "Times a free connection was found in the Redis pool.", func(s *redis.PoolStats) uint32 { return s.Hits })
-	stat("redis_pool_misses_total", "Times no free connection was found in the Redis pool.", func(s *redis.PoolStats) uint32 { return s.Misses })
-	stat("redis_pool_timeouts_total", "Times a wait for a Redis connection timed out.", func(s *redis.PoolStats) uint32 { return s.Timeouts })
+	counter := func(name, help string, read func(*redis.PoolStats) uint32) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(read(rdb.PoolStats())) }))
+	}
+	gauge("redis_pool_total_connections", "Connections in the Redis pool.", func(s *redis.PoolStats) uint32 { return s.TotalConns })
+	gauge("redis_pool_idle_connections", "Idle connections in the Redis pool.", func(s *redis.PoolStats) uint32 { return s.IdleConns })
+	counter("redis_pool_hits_total", "Times a free connection was found in the Redis pool.", func(s *redis.PoolStats) uint32 { return s.Hits })
+	counter("redis_pool_misses_total", "Times no free connection was found in the Redis pool.", func(s *redis.PoolStats) uint32 { return s.Misses })
+	counter("redis_pool_timeouts_total", "Times a wait for a Redis connection timed out.", func(s *redis.PoolStats) uint32 { return s.Timeouts })
 }

@@ -2,7 +2,11 @@ package app_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -108,7 +112,8 @@ func TestMetricsExposition(t *testing.T) {
 			"go_sql_wait_count_total":            dto.MetricType_COUNTER,
 			"redis_pool_total_connections":       dto.MetricType_GAUGE,
 			"redis_pool_idle_connections":        dto.MetricType_GAUGE,
-			"redis_pool_timeouts_total":          dto.MetricType_GAUGE,
+			"redis_pool_timeouts_total":          dto.MetricType_COUNTER,
+			"redis_pool_hits_total":              dto.MetricType_COUNTER,
 			"go_sql_max_idle_closed_total":       dto.MetricType_COUNTER,
 			"go_sql_idle_connections":            dto.MetricType_GAUGE,
 			"go_sql_in_use_connections":          dto.MetricType_GAUGE,
@@ -195,6 +200,53 @@ func TestMetricsExposition(t *testing.T) {
 		}
 		if m := find(families, "bcrypt_queue_wait_seconds", map[string]string{"admitted": "true"}); m == nil || m.GetHistogram().GetSampleCount() < 3 {
 			t.Errorf("bcrypt_queue_wait_seconds{admitted=true}: %v", m)
+		}
+	})
+
+	t.Run("OKDashboardQueriesExistingMetrics", func(t *testing.T) {
+		raw, err := os.ReadFile(filepath.Join("..", "docker", "grafana", "dashboards", "authapi.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dash struct {
+			Panels []struct {
+				Title   string `json:"title"`
+				Targets []struct {
+					Expr string `json:"expr"`
+				} `json:"targets"`
+			} `json:"panels"`
+		}
+		if err := json.Unmarshal(raw, &dash); err != nil {
+			t.Fatalf("dashboard JSON: %v", err)
+		}
+		// A histogram's series are name_bucket, name_count and name_sum.
+		known := map[string]bool{}
+		for name, f := range families {
+			known[name] = true
+			if f.GetType() == dto.MetricType_HISTOGRAM {
+				for _, s := range []string{"_bucket", "_count", "_sum"} {
+					known[name+s] = true
+				}
+			}
+		}
+		selector := regexp.MustCompile(`([a-zA-Z_:][a-zA-Z0-9_:]*)\{`)
+		queries := 0
+		for _, p := range dash.Panels {
+			for _, target := range p.Targets {
+				queries++
+				names := selector.FindAllStringSubmatch(target.Expr, -1)
+				if len(names) == 0 {
+					t.Errorf("panel %q: no metric selector in %q", p.Title, target.Expr)
+				}
+				for _, n := range names {
+					if !known[n[1]] {
+						t.Errorf("panel %q queries %s, which /metrics does not serve", p.Title, n[1])
+					}
+				}
+			}
+		}
+		if queries < 10 {
+			t.Fatalf("dashboard has %d queries", queries)
 		}
 	})
 
