@@ -48,6 +48,12 @@ test *ARGS:
       export TEST_REDIS_URL="redis://127.0.0.1:$rd/0"
     fi
     go test -count=1 {{ARGS}} ./...
+    just check-deploy
+
+# Check docker/compose.yaml and docker/k8s with the real Compose loader and kustomize (a separate
+# Go module, so their dependencies stay out of the service's go.mod). Needs no Docker engine.
+check-deploy:
+    cd docker/deploycheck && go vet ./... && go test -count=1 ./...
 
 # Lint with golangci-lint v2 and the committed .golangci.yml.
 lint:
@@ -55,6 +61,7 @@ lint:
     set -euo pipefail
     command -v golangci-lint >/dev/null || go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
     golangci-lint run ./...
+    cd docker/deploycheck && golangci-lint run --config ../../.golangci.yml ./...
 
 # Format the code.
 fmt:

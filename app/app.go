@@ -52,7 +52,7 @@ type App struct {
 func New(cfg config.Config, logger *slog.Logger) (*App, error) {
 	rdb, err := OpenRedis(cfg.Redis)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", config.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	a := &App{cfg: cfg, logger: logger, DB: OpenDB(cfg.DB), Redis: rdb, registry: prometheus.NewRegistry()}
 	a.registry.MustRegister(

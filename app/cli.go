@@ -237,7 +237,7 @@ func (cli CLI) users(ctx context.Context, cfg config.Config, args []string) erro
 	defer db.Close()
 	rdb, err := OpenRedis(cfg.Redis)
 	if err != nil {
-		return fmt.Errorf("%w: %v", config.ErrInvalid, err)
+		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	defer rdb.Close()
 	store := models.NewBunUserStore(db, cfg.DB.QueryTimeout)

@@ -30,11 +30,11 @@ func Load() (Config, error) {
 		defaults[strings.ToLower(s.Name)] = s.Default
 	}
 	if err := k.Load(confmap.Provider(defaults, "."), nil); err != nil {
-		return Config{}, fmt.Errorf("%w: defaults: %v", ErrInvalid, err)
+		return Config{}, fmt.Errorf("%w: defaults: %w", ErrInvalid, err)
 	}
 	if path := os.Getenv("CONFIG_FILE"); path != "" {
 		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
-			return Config{}, fmt.Errorf("%w: CONFIG_FILE %q: %v", ErrInvalid, path, err)
+			return Config{}, fmt.Errorf("%w: CONFIG_FILE %q: %w", ErrInvalid, path, err)
 		}
 	}
 	known := make(map[string]bool, len(Settings))
@@ -50,7 +50,7 @@ func Load() (Config, error) {
 		return strings.ToLower(name), value
 	})
 	if err := k.Load(envProvider, nil); err != nil {
-		return Config{}, fmt.Errorf("%w: environment: %v", ErrInvalid, err)
+		return Config{}, fmt.Errorf("%w: environment: %w", ErrInvalid, err)
 	}
 	return fromValues(func(name string) string { return k.String(strings.ToLower(name)) })
 }

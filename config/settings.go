@@ -120,7 +120,7 @@ var Settings = []Setting{
 				return errors.New(`"*" is not allowed: list the origins`)
 			}
 			if _, err := parseURL(o, "http", "https"); err != nil {
-				return fmt.Errorf("origin %q %v", o, err)
+				return fmt.Errorf("origin %q %w", o, err)
 			}
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -65,7 +66,7 @@ func (l *LoginLimiter) Check(ctx context.Context, email, addr string) error {
 		}
 		return nil
 	})
-	if err != nil && err != redis.Nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return Unavailable("redis", err)
 	}
 	var wait time.Duration

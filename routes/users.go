@@ -3,6 +3,7 @@ package routes
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -95,7 +96,7 @@ func intQuery(c *fiber.Ctx, name string, def int) (int, error) {
 	}
 	n, err := strconv.Atoi(raw)
 	if err != nil {
-		if numErr, ok := err.(*strconv.NumError); ok && numErr.Err == strconv.ErrRange {
+		if errors.Is(err, strconv.ErrRange) {
 			// An integer, only a huge one: clamp rather than refuse.
 			if raw[0] == '-' {
 				return -1 << 31, nil

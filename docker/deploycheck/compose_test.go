@@ -62,7 +62,9 @@ func TestCompose(t *testing.T) {
 		if !strings.HasPrefix(rd.Image, "redis:7") || !strings.Contains(healthTest(rd), "redis-cli ping") {
 			t.Errorf("redis: image %q, healthcheck %q", rd.Image, healthTest(rd))
 		}
-		if !slices.ContainsFunc(pg.Volumes, func(v types.ServiceVolumeConfig) bool { return v.Target == "/var/lib/postgresql/data" && v.Type == "volume" }) {
+		if !slices.ContainsFunc(pg.Volumes, func(v types.ServiceVolumeConfig) bool {
+			return v.Target == "/var/lib/postgresql/data" && v.Type == "volume"
+		}) {
 			t.Errorf("postgres data is not on a named volume: %+v", pg.Volumes)
 		}
 		// AOF is what keeps live tokens across a Redis restart (README, Operations).

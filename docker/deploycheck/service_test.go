@@ -70,7 +70,7 @@ func servedRoutes(t *testing.T) (public, admin map[string]bool) {
 	get := func(routes []fiber.Route) map[string]bool {
 		out := map[string]bool{}
 		for _, r := range routes {
-			if r.Method == "GET" {
+			if r.Method == fiber.MethodGet {
 				out[r.Path] = true
 			}
 		}
