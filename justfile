@@ -33,7 +33,7 @@ dev: ensure-services
     command -v air >/dev/null || go install github.com/air-verse/air@v1.67.4
     exec air --build.cmd "go build -o ./tmp/authapi ." --build.bin "./tmp/authapi" \
       --build.include_ext "go,sql" --build.exclude_dir "tmp,bin,.data,results,docker" \
-      --build.delay 200 --misc.clean_on_exit true
+      --build.delay 200 --build.send_interrupt true --build.kill_delay 1s --misc.clean_on_exit true
 
 # Run all tests on private Postgres+Redis (free ports), or on TEST_DATABASE_URL+TEST_REDIS_URL.
 test *ARGS:
