@@ -103,6 +103,8 @@ func (a *App) newPublicApp() *fiber.App {
 		Issuer:  middleware.NewIssuer(jwtOpts, time.Now),
 		Expiry:  a.cfg.JWT.Expiry(),
 		Events:  a.Metrics.AuthEvent,
+		// Not c.IP(): Fiber takes the left-most X-Forwarded-For entry, which the client writes.
+		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 	}, protect)
 	routes.RegisterUsers(f, &routes.Users{
 		Store:         a.Users,
