@@ -40,7 +40,7 @@ func (e *env) metric(t *testing.T, prefix string) float64 {
 	return sum
 }
 
-// bcryptRuns is how many bcrypt operations (hash or compare) have been admitted so far.
+// bcryptRuns is how many bcrypt operations (hash or compare) have been admitted to a slot so far.
 func (e *env) bcryptRuns(t *testing.T) float64 {
 	t.Helper()
 	return e.metric(t, `bcrypt_queue_wait_seconds_count{admitted="true"}`)

@@ -42,6 +42,16 @@ func TestHasherDummy(t *testing.T) {
 	if ok, err := h.Verify(context.Background(), nil, "dummy-password-for-timing-0"); ok || err != nil {
 		t.Fatalf("the dummy password matched no user: ok=%v err=%v", ok, err)
 	}
+	// An unknown email runs one real comparison, against a hash of the configured cost.
+	var compared []int
+	h.compare = func(hash, password []byte) error {
+		c, _ := bcrypt.Cost(hash)
+		compared = append(compared, c)
+		return bcrypt.CompareHashAndPassword(hash, password)
+	}
+	if ok, _ := h.Verify(context.Background(), nil, "any-password-1"); ok || len(compared) != 1 || compared[0] != cost {
+		t.Fatalf("unknown email: ok=%v, comparisons at costs %v; want one at cost %d", ok, compared, cost)
+	}
 }
 
 // bcrypt reads only 72 bytes: a longer password that starts with the right one must not match.
