@@ -79,9 +79,9 @@ type tokenJSON struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-// login handles POST /auth/login. Each attempt is counted in Redis as a failure before its
-// password is checked (and the count given back unless it was one); past a limit the request is
-// refused before any password is checked.
+// login handles POST /auth/login. Each attempt is counted in Redis as a failure before any
+// password is checked, and the count is given back unless the password turns out wrong; an
+// attempt past a limit is refused with 429 and costs no bcrypt work.
 func (h *Auth) login(c *fiber.Ctx) error {
 	rawEmail, password, err := decodeCredentials(c.Body())
 	if err != nil {
