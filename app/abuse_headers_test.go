@@ -157,3 +157,26 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// The access log names the client the way the login limits do: the socket peer, or from a
+// trusted proxy the right-most untrusted X-Forwarded-For entry, never the forgeable left-most.
+func TestAccessLogClientAddress(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, trusted, want string
+	}{
+		{"OKPeerWithoutTrustedProxies", "", `"ip":"0.0.0.0"`},
+		{"OKRightmostFromTrustedProxy", "0.0.0.0", `"ip":"198.51.100.9"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs apptest.LogBuffer
+			a := apptest.MustNewApp(t, map[string]string{"LOG_LEVEL": "info", "TRUSTED_PROXIES": tc.trusted}, &logs)
+			c := apptest.NewClient(t, a.Public())
+			c.Do(apptest.Request{Method: http.MethodGet, Path: "/healthz", Header: map[string]string{"X-Forwarded-For": "6.6.6.6, 198.51.100.9"}})
+			out := logs.String()
+			if !strings.Contains(out, tc.want) || strings.Contains(out, "6.6.6.6") {
+				t.Fatalf("access log %s, want %s and no forged address", out, tc.want)
+			}
+		})
+	}
+}

@@ -47,7 +47,7 @@ func (a *App) newFiber(instrument bool) *fiber.App {
 	if instrument {
 		f.Use(a.Metrics.Instrument())
 	}
-	f.Use(middleware.AccessLog(a.logger))
+	f.Use(middleware.AccessLog(a.logger, middleware.ClientIP(a.cfg.HTTP.TrustedProxies)))
 	f.Use(middleware.HandleErrors(errorHandler(a.logger)))
 	f.Use(recover.New())
 	return f

@@ -7,18 +7,15 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// ClientAddr returns the function that names the client of a request for the login limits.
+// ClientIP returns the function that finds the client of a request.
 //
 // It is the socket peer, unless the peer is one of trusted (IPs or CIDRs, already validated by
 // config). Then X-Forwarded-For is read from the right: each proxy appends the address it saw,
 // so the right-most entries are written by trusted hops and the left-most by whoever sent the
 // request. The first entry that is not a trusted proxy is the client. Fiber's own c.IP() takes
 // the left-most entry, which a client behind a trusted proxy can set to anything, and so can
-// rotate to get a fresh per-address counter on every attempt.
-//
-// IPv6 clients are counted per /64: one subscriber usually holds a whole /64 and can rotate
-// addresses within it at will.
-func ClientAddr(trusted []string) func(c *fiber.Ctx) string {
+// rotate to get a fresh per-address counter on every attempt, or forge in the access log.
+func ClientIP(trusted []string) func(c *fiber.Ctx) netip.Addr {
 	var prefixes []netip.Prefix
 	for _, t := range trusted {
 		if p, err := netip.ParsePrefix(t); err == nil {
@@ -35,14 +32,22 @@ func ClientAddr(trusted []string) func(c *fiber.Ctx) string {
 		}
 		return false
 	}
-	return func(c *fiber.Ctx) string {
+	return func(c *fiber.Ctx) netip.Addr {
 		peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
 		client := peer.Unmap()
 		if len(prefixes) > 0 && isTrusted(client) {
 			client = fromForwardedFor(c, client, isTrusted)
 		}
-		return addrKey(client)
+		return client
 	}
+}
+
+// ClientAddr returns the function that names the client of a request for the login limits:
+// ClientIP, with IPv6 clients counted per /64, since one subscriber usually holds a whole /64
+// and can rotate addresses within it at will.
+func ClientAddr(trusted []string) func(c *fiber.Ctx) string {
+	clientIP := ClientIP(trusted)
+	return func(c *fiber.Ctx) string { return addrKey(clientIP(c)) }
 }
 
 // fromForwardedFor walks X-Forwarded-For (every such header, in order) from the right and
