@@ -47,7 +47,7 @@ func (a *App) newFiber(instrument bool) *fiber.App {
 	if instrument {
 		f.Use(a.Metrics.Instrument())
 	}
-	f.Use(middleware.AccessLog(a.logger))
+	f.Use(middleware.AccessLog(a.logger, middleware.ClientIP(a.cfg.HTTP.TrustedProxies)))
 	f.Use(middleware.HandleErrors(errorHandler(a.logger)))
 	f.Use(recover.New())
 	return f
@@ -103,6 +103,8 @@ func (a *App) newPublicApp() *fiber.App {
 		Issuer:  middleware.NewIssuer(jwtOpts, time.Now),
 		Expiry:  a.cfg.JWT.Expiry(),
 		Events:  a.Metrics.AuthEvent,
+		// Not c.IP(): Fiber takes the left-most X-Forwarded-For entry, which the client writes.
+		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 	}, protect)
 	routes.RegisterUsers(f, &routes.Users{
 		Store:         a.Users,

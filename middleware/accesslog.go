@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -10,8 +11,9 @@ import (
 
 // AccessLog writes one structured line per request: id, method, route template, status,
 // duration and client address. It never logs headers or bodies, so no password, token or hash
-// can reach the log through it.
-func AccessLog(logger *slog.Logger) fiber.Handler {
+// can reach the log through it. clientIP names the client (see ClientIP), so an address forged
+// in X-Forwarded-For does not end up in the log as the client's.
+func AccessLog(logger *slog.Logger, clientIP func(*fiber.Ctx) netip.Addr) fiber.Handler {
 	routes := &endpoints{}
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
@@ -31,7 +33,7 @@ func AccessLog(logger *slog.Logger) fiber.Handler {
 			slog.String("path", c.Path()),
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("ip", c.IP()),
+			slog.String("ip", clientIP(c).String()),
 		)
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -51,28 +50,42 @@ func (l *LoginLimiter) keys(email, addr string) [3]limitKey {
 	}
 }
 
-// Check returns a CodeRateLimited error, with the wait until the window ends, when any counter
-// for this account or address is at its limit.
-func (l *LoginLimiter) Check(ctx context.Context, email, addr string) error {
+// decrIfExists takes back one counted failure without ever creating a key (a key recreated by
+// DECR would have no TTL and never expire). One key per call, so it runs on Redis Cluster too.
+var decrIfExists = redis.NewScript(`if redis.call("EXISTS", KEYS[1]) == 1 then return redis.call("DECR", KEYS[1]) end return 0`)
+
+// Reservation is one login attempt counted, up front, as a failure on every counter.
+type Reservation struct {
+	l    *LoginLimiter
+	keys [3]limitKey
+}
+
+// Reserve counts this attempt as a failure before any password is checked, and refuses it with
+// a CodeRateLimited error (with the wait until the window ends) when that takes any counter past
+// its limit. Counting first with INCR, whose result is atomic per key, means concurrent
+// attempts cannot all pass a check before any of them is counted: at most Max attempts per
+// counter and window ever reach bcrypt. The caller takes the count back with Cancel or Succeed
+// when the password was right or never checked.
+func (l *LoginLimiter) Reserve(ctx context.Context, email, addr string) (*Reservation, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	keys := l.keys(email, addr)
-	counts := make([]*redis.StringCmd, len(keys))
-	ttls := make([]*redis.DurationCmd, len(keys))
+	r := &Reservation{l: l, keys: l.keys(email, addr)}
+	counts := make([]*redis.IntCmd, len(r.keys))
+	ttls := make([]*redis.DurationCmd, len(r.keys))
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
-			counts[i] = p.Get(ctx, k.key)
+		for i, k := range r.keys {
+			counts[i] = p.Incr(ctx, k.key)
+			p.ExpireNX(ctx, k.key, k.rule.Window)
 			ttls[i] = p.PTTL(ctx, k.key)
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return Unavailable("redis", err)
+	if err != nil {
+		return nil, Unavailable("redis", err)
 	}
 	var wait time.Duration
-	for i, k := range keys {
-		n, err := counts[i].Int()
-		if err != nil || n < k.rule.Max {
+	for i, k := range r.keys {
+		if counts[i].Val() <= int64(k.rule.Max) {
 			continue
 		}
 		if ttl := ttls[i].Val(); ttl > wait {
@@ -82,33 +95,41 @@ func (l *LoginLimiter) Check(ctx context.Context, email, addr string) error {
 		}
 	}
 	if wait > 0 {
-		return &Error{Code: CodeRateLimited, Message: "too many failed login attempts", RetryAfter: wait}
+		// A refused attempt is not a failure: give its count back, so that hammering a locked
+		// account does not also lock out the address or account counters it shares.
+		_ = r.release(ctx, false)
+		return nil, &Error{Code: CodeRateLimited, Message: "too many failed login attempts", RetryAfter: wait}
 	}
-	return nil
+	return r, nil
 }
 
-// Fail counts one failed login against every counter.
-func (l *LoginLimiter) Fail(ctx context.Context, email, addr string) error {
-	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+// Cancel takes back the counted failure: the password matched, or was never checked.
+func (r *Reservation) Cancel(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.l.timeout)
 	defer cancel()
-	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, k := range l.keys(email, addr) {
-			p.Incr(ctx, k.key)
-			p.ExpireNX(ctx, k.key, k.rule.Window)
+	return r.release(ctx, false)
+}
+
+// Succeed takes back the counted failure and clears the account-and-address counter, after a
+// successful login. The account and address counters keep the failures before it.
+func (r *Reservation) Succeed(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.l.timeout)
+	defer cancel()
+	return r.release(ctx, true)
+}
+
+func (r *Reservation) release(ctx context.Context, clearAccountAddr bool) error {
+	_, err := r.l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range r.keys {
+			if i == 0 && clearAccountAddr {
+				p.Del(ctx, k.key)
+				continue
+			}
+			decrIfExists.Eval(ctx, p, []string{k.key})
 		}
 		return nil
 	})
 	if err != nil {
-		return Unavailable("redis", err)
-	}
-	return nil
-}
-
-// Succeed clears the account-and-address counter after a successful login.
-func (l *LoginLimiter) Succeed(ctx context.Context, email, addr string) error {
-	ctx, cancel := context.WithTimeout(ctx, l.timeout)
-	defer cancel()
-	if err := l.rdb.Del(ctx, l.keys(email, addr)[0].key).Err(); err != nil {
 		return Unavailable("redis", err)
 	}
 	return nil

@@ -18,6 +18,9 @@ type Hasher struct {
 	queueTimeout time.Duration
 	// observeWait receives every slot wait, for metrics; it may be nil.
 	observeWait func(wait time.Duration, admitted bool)
+	// compare is bcrypt.CompareHashAndPassword; a field so a test can see that the dummy
+	// comparison really runs (its cost cannot be asserted without timing).
+	compare func(hash, password []byte) error
 
 	dummyOnce sync.Once
 	dummyHash []byte
@@ -25,7 +28,7 @@ type Hasher struct {
 
 // NewHasher returns a Hasher for the given cost and limits.
 func NewHasher(cost, concurrency int, queueTimeout time.Duration, observeWait func(time.Duration, bool)) *Hasher {
-	return &Hasher{cost: cost, slots: make(chan struct{}, concurrency), queueTimeout: queueTimeout, observeWait: observeWait}
+	return &Hasher{cost: cost, slots: make(chan struct{}, concurrency), queueTimeout: queueTimeout, observeWait: observeWait, compare: bcrypt.CompareHashAndPassword}
 }
 
 // Cost is the bcrypt cost of new hashes.
@@ -58,7 +61,7 @@ func (h *Hasher) Verify(ctx context.Context, hash *string, password string) (boo
 	if hash != nil {
 		target = []byte(*hash)
 	}
-	match := bcrypt.CompareHashAndPassword(target, []byte(password)) == nil
+	match := h.compare(target, []byte(password)) == nil
 	return match && hash != nil && len(password) <= MaxPasswordBytes, nil
 }
 

@@ -21,6 +21,8 @@ type Auth struct {
 	Issuer  *middleware.Issuer
 	Expiry  time.Duration
 	Events  AuthEvents
+	// ClientAddr names the client for the login limits (see middleware.ClientAddr).
+	ClientAddr func(*fiber.Ctx) string
 }
 
 // RegisterAuth mounts the auth routes: register and login are open (JSON bodies only); me,
@@ -77,17 +79,19 @@ type tokenJSON struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-// login handles POST /auth/login. Failures are counted in Redis; past a limit the request is
-// refused before any password is checked.
+// login handles POST /auth/login. Each attempt is counted in Redis as a failure before any
+// password is checked, and the count is given back unless the password turns out wrong; an
+// attempt past a limit is refused with 429 and costs no bcrypt work.
 func (h *Auth) login(c *fiber.Ctx) error {
 	rawEmail, password, err := decodeCredentials(c.Body())
 	if err != nil {
 		return err
 	}
 	email := models.NormalizeEmail(rawEmail)
-	addr := c.IP()
+	addr := h.ClientAddr(c)
 	ctx := c.UserContext()
-	if err := h.Limiter.Check(ctx, email, addr); err != nil {
+	attempt, err := h.Limiter.Reserve(ctx, email, addr)
+	if err != nil {
 		if models.ErrorCode(err) == models.CodeRateLimited {
 			h.Events("login", "rate_limited")
 		}
@@ -95,6 +99,7 @@ func (h *Auth) login(c *fiber.Ctx) error {
 	}
 	user, err := h.Users.ByEmail(ctx, email)
 	if err != nil && models.ErrorCode(err) != models.CodeNotFound {
+		_ = attempt.Cancel(ctx) // no password was checked: not a failure
 		return err
 	}
 	var hash *string
@@ -104,20 +109,20 @@ func (h *Auth) login(c *fiber.Ctx) error {
 	// Verify compares against a dummy hash when there is no user, so both failures cost the same.
 	ok, err := h.Hasher.Verify(ctx, hash, password)
 	if err != nil {
+		_ = attempt.Cancel(ctx)
 		return err
 	}
 	if !ok {
-		if err := h.Limiter.Fail(ctx, email, addr); err != nil {
-			return err
-		}
+		// Reserve has counted this failure already.
 		h.Events("login", "invalid_credentials")
 		return models.Errorf(models.CodeUnauthorized, "invalid credentials")
 	}
 	if user.IsSuspendedAt(time.Now()) {
+		_ = attempt.Cancel(ctx)
 		h.Events("login", "suspended")
 		return models.Errorf(models.CodeForbidden, "account suspended")
 	}
-	if err := h.Limiter.Succeed(ctx, email, addr); err != nil {
+	if err := attempt.Succeed(ctx); err != nil {
 		return err
 	}
 	token, claims, err := h.Issuer.Issue(user.ID, user.Role)
