@@ -31,6 +31,7 @@ func main() {
 	flag.IntVar(&o.users, "users", 1_000_000, "users to seed")
 	flag.DurationVar(&o.step, "step", 4*time.Second, "length of one load step")
 	flag.IntVar(&o.rounds, "rounds", 3, "alternating rounds of service vs reference")
+	flag.StringVar(&o.gomaxprocs, "gomaxprocs", "", "GOMAXPROCS of the service (empty: Go's default, the CPU count)")
 	flag.Parse()
 	if o.db == "" || o.redis == "" {
 		flag.Usage()
@@ -46,6 +47,7 @@ func main() {
 
 type options struct {
 	bin, db, redis, out string
+	gomaxprocs          string
 	users, rounds       int
 	step                time.Duration
 }

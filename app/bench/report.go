@@ -26,6 +26,7 @@ type report struct {
 	StartTime         time.Duration
 	IdleRSS, PeakRSS  float64
 	MeService, MeRef  []result
+	Profiled          result
 	BcryptCompare     time.Duration
 	CPUs              int
 	Login             result
@@ -154,13 +155,15 @@ func (r *report) write(dir string) error {
 	w("")
 	w("GET /auth/me rounds (req/s): service %s; reference %s.", strings.Join(svcEach, ", "), strings.Join(refEach, ", "))
 	w("")
+	w("CPU profile of the service under the /auth/me load (%s): `auth-me.cpu.txt` (top functions), `auth-me.cpu.pprof` (`go tool pprof bin/authapi results/auth-me.cpu.pprof`; not committed).", r.Profiled.Load)
+	w("")
 	w("![latency chart](chart.svg)")
 	w("")
 	w("## Raw figures")
 	w("")
 	w("| run | load | requests | success | ok req/s | p50 | p90 | p99 | max | status codes |")
 	w("|---|---|---|---|---|---|---|---|---|---|")
-	all := append(append(append([]result{}, r.MeService...), r.MeRef...), r.Login, r.MeAlone, r.MeFlood, r.Flood)
+	all := append(append(append([]result{}, r.MeService...), r.MeRef...), r.Profiled, r.Login, r.MeAlone, r.MeFlood, r.Flood)
 	all = append(all, r.Million...)
 	for _, x := range all {
 		codes, _ := json.Marshal(x.Codes)
