@@ -1,0 +1,53 @@
+// Command bench is the harness behind `just bench`: it seeds a million users, starts the built
+// service and a bare-fasthttp reference of GET /auth/me as separate processes, drives them with
+// vegeta, and writes a Markdown report and an SVG chart into a results folder.
+//
+// It lives under app/ because it measures this service and reuses its packages (config, the
+// stores, the JWT claims) so the reference does exactly the service's work; it is a main
+// package of its own so nothing in the server imports it or vegeta.
+//
+//	go run ./app/bench -bin bin/authapi -db URL -redis URL -out results
+//	go run ./app/bench reference ADDR   (the reference server; started by the harness)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"time"
+)
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "reference" {
+		log.Fatal(serveReference(os.Args[2]))
+	}
+	var o options
+	flag.StringVar(&o.bin, "bin", "bin/authapi", "service binary")
+	flag.StringVar(&o.db, "db", "", "Postgres URL of a database the harness may fill (required)")
+	flag.StringVar(&o.redis, "redis", "", "Redis URL (required)")
+	flag.StringVar(&o.out, "out", "results", "folder for report.md and chart.svg")
+	flag.IntVar(&o.users, "users", 1_000_000, "users to seed")
+	flag.DurationVar(&o.step, "step", 4*time.Second, "length of one load step")
+	flag.IntVar(&o.rounds, "rounds", 3, "alternating rounds of service vs reference")
+	flag.StringVar(&o.gomaxprocs, "gomaxprocs", "", "GOMAXPROCS of the service (empty: Go's default, the CPU count)")
+	flag.Parse()
+	if o.db == "" || o.redis == "" {
+		flag.Usage()
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	if err := runBench(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	bin, db, redis, out string
+	gomaxprocs          string
+	users, rounds       int
+	step                time.Duration
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun/driver/pgdriver"
+)
+
+// report collects every figure of one run.
+type report struct {
+	Started, Finished time.Time
+	Machine           string
+	Options           options
+	Users             int
+	SeedTime          time.Duration
+	StartTime         time.Duration
+	IdleRSS, PeakRSS  float64
+	MeService, MeRef  []result
+	Profiled          result
+	BcryptCompare     time.Duration
+	CPUs              int
+	Login             result
+	MeAlone, MeFlood  result
+	Flood             result
+	Million           []result
+	Exact             string
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func fmtLoad(format string, workers any, d time.Duration) string {
+	return fmt.Sprintf(format, workers, d)
+}
+
+func machine() string {
+	cpu := "unknown CPU"
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(raw), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				cpu = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+				break
+			}
+		}
+	}
+	mem := "?"
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int
+		fmt.Sscanf(strings.SplitN(string(raw), "\n", 2)[0], "MemTotal: %d kB", &kb)
+		mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	return fmt.Sprintf("nproc %d, %s, %s RAM, load average at start %s", runtime.NumCPU(), cpu, mem, strings.Join(strings.Fields(string(load))[:3], " "))
+}
+
+// statsExact compares /users/stats with a full count in SQL, once (the request never scans).
+func statsExact(ctx context.Context, base, token, dsn string) (string, error) {
+	req, _ := http.NewRequest(http.MethodGet, base+"/users/stats", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var api struct{ Total, Active, Suspended, Pending int64 }
+	if err := json.NewDecoder(resp.Body).Decode(&api); err != nil {
+		return "", err
+	}
+	db := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn)))
+	defer db.Close()
+	var total, active, suspended, pending int64
+	err = db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE status='active'),
+		count(*) FILTER (WHERE status='suspended'), count(*) FILTER (WHERE status='pending_verification') FROM users`).
+		Scan(&total, &active, &suspended, &pending)
+	if err != nil {
+		return "", err
+	}
+	verdict := "exact"
+	if api.Total != total || api.Active != active || api.Suspended != suspended || api.Pending != pending {
+		verdict = "NOT exact"
+	}
+	return fmt.Sprintf("%s: API total=%d active=%d suspended=%d pending=%d; SQL count(*) total=%d active=%d suspended=%d pending=%d",
+		verdict, api.Total, api.Active, api.Suspended, api.Pending, total, active, suspended, pending), nil
+}
+
+func sumRPS(rs []result) (float64, []string) {
+	var s float64
+	var each []string
+	for _, r := range rs {
+		s += r.RPS
+		each = append(each, fmt.Sprintf("%.0f", r.RPS))
+	}
+	return s / float64(len(rs)), each
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+func verdict(ok bool) string {
+	if ok {
+		return "**met**"
+	}
+	return "**not met**"
+}
+
+// write renders report.md and chart.svg into dir.
+func (r *report) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	svc, svcEach := sumRPS(r.MeService)
+	ref, refEach := sumRPS(r.MeRef)
+	meRatio := svc / ref
+	ceiling := float64(r.CPUs) / r.BcryptCompare.Seconds()
+	loginRatio := r.Login.RPS / ceiling
+	isoRatio := float64(r.MeFlood.P99) / float64(r.MeAlone.P99)
+	first, deep, stats := r.Million[0], r.Million[1], r.Million[2]
+	pageRatio := float64(deep.P50) / float64(first.P50)
+
+	w("# Benchmark report")
+	w("")
+	w("- Run: %s to %s UTC", r.Started.Format("2006-01-02 15:04:05"), r.Finished.Format("15:04:05"))
+	w("- Machine: %s", r.Machine)
+	w("- Command: `just bench` (= `go run ./app/bench -bin bin/authapi -db … -redis … -out %s -users %d -step %s -rounds %d`)", r.Options.out, r.Options.users, r.Options.step, r.Options.rounds)
+	w("- Service: `bin/authapi serve`, LOG_LEVEL=info (JSON access log written to /dev/null), metrics on, BCRYPT_COST=%d; load generator: vegeta library in the harness process, keep-alive, on the same machine", bcryptCost)
+	w("- Noise: the machine is shared with other jobs; every target is a ratio of figures from this run.")
+	w("")
+	w("| target | goal | figure | ratio | verdict |")
+	w("|---|---|---|---|---|")
+	w("| GET /auth/me vs bare fasthttp reference | ≥ 0.85 | service %.0f req/s, reference %.0f req/s (mean of %d alternating rounds) | %.2f | %s |", svc, ref, len(r.MeService), meRatio, verdict(meRatio >= 0.85))
+	w("| Login at the bcrypt ceiling | ≥ 0.90 | %.2f logins/s; ceiling %d CPUs ÷ %s = %.2f/s | %.2f | %s |", r.Login.RPS, r.CPUs, ms(r.BcryptCompare), ceiling, loginRatio, verdict(loginRatio >= 0.9))
+	w("| /auth/me p99 under a login flood | ≤ 3 | p99 %s alone, %s under flood | %.2f | %s |", ms(r.MeAlone.P99), ms(r.MeFlood.P99), isoRatio, verdict(isoRatio <= 3))
+	w("| Deep keyset page vs first page (%d users) | ≤ 1.5 | median %s at row %d vs %s | %.2f | %s |", r.Users, ms(deep.P50), r.Users-1000, ms(first.P50), pageRatio, verdict(pageRatio <= 1.5))
+	w("| GET /users/stats median | < 5 ms, exact | %s; %s | — | %s |", ms(stats.P50), r.Exact, verdict(stats.P50 < 5*time.Millisecond && strings.HasPrefix(r.Exact, "exact")))
+	w("| `total` of /users as cheap | ≈ stats | first page (items + total) median %s | — | read from the same counter table |", ms(first.P50))
+	w("| RSS idle | < 40 MB | %.1f MiB | — | %s |", r.IdleRSS, verdict(r.IdleRSS < 40))
+	w("| RSS peak (VmHWM) at full load | < 150 MB | %.1f MiB | — | %s |", r.PeakRSS, verdict(r.PeakRSS < 150))
+	w("| exec → /readyz 200, migrated DB | < 1 s | %s | — | %s |", ms(r.StartTime), verdict(r.StartTime < time.Second))
+	w("")
+	w("Seeding %d users in SQL took %s (0 means the database was already seeded).", r.Users, r.SeedTime.Round(time.Millisecond))
+	w("")
+	w("GET /auth/me rounds (req/s): service %s; reference %s.", strings.Join(svcEach, ", "), strings.Join(refEach, ", "))
+	w("")
+	w("CPU profile of the service under the /auth/me load (%s): `auth-me.cpu.txt` (top functions), `auth-me.cpu.pprof` (`go tool pprof bin/authapi results/auth-me.cpu.pprof`; not committed).", r.Profiled.Load)
+	w("")
+	w("![latency chart](chart.svg)")
+	w("")
+	w("## Raw figures")
+	w("")
+	w("| run | load | requests | success | ok req/s | p50 | p90 | p99 | max | status codes |")
+	w("|---|---|---|---|---|---|---|---|---|---|")
+	all := append(append(append([]result{}, r.MeService...), r.MeRef...), r.Profiled, r.Login, r.MeAlone, r.MeFlood, r.Flood)
+	all = append(all, r.Million...)
+	for _, x := range all {
+		codes, _ := json.Marshal(x.Codes)
+		w("| %s | %s | %d | %.1f%% | %.1f | %s | %s | %s | %s | `%s` |", x.Name, x.Load, x.Requests, 100*x.Success, x.RPS, ms(x.P50), ms(x.P90), ms(x.P99), ms(x.Max), codes)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	chartRows := []result{r.MeService[len(r.MeService)-1], r.MeRef[len(r.MeRef)-1], r.MeAlone, r.MeFlood, r.Login}
+	chartRows = append(chartRows, r.Million...)
+	ratios := []ratio{{"me / reference (≥ 0.85)", meRatio, 0.85}, {"login / ceiling (≥ 0.9)", loginRatio, 0.9},
+		{"p99 flood / alone (≤ 3)", isoRatio, 3}, {"deep / first page (≤ 1.5)", pageRatio, 1.5}}
+	fmt.Fprint(os.Stdout, b.String())
+	return os.WriteFile(filepath.Join(dir, "chart.svg"), []byte(chart(chartRows, ratios, r.Machine)), 0o644)
+}

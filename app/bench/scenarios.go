@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"golang.org/x/crypto/bcrypt"
+)
+
+const (
+	benchPassword = "benchpass1"
+	benchSecret   = "bench-only-secret-0123456789abcdef-0123"
+	bcryptCost    = 12 // the service's default BCRYPT_COST
+	meWorkers     = 32
+)
+
+// runBench runs every scenario in one process lifetime of the service, so all ratios compare
+// figures taken minutes apart on the same (noisy, shared) machine.
+func runBench(ctx context.Context, o options) error {
+	r := &report{Started: time.Now().UTC(), Machine: machine(), Options: o}
+	hash, err := bcrypt.GenerateFromPassword([]byte(benchPassword), bcryptCost)
+	if err != nil {
+		return err
+	}
+
+	svcPort, adminPort, refPort := freePort(), freePort(), freePort()
+	env := []string{
+		"DATABASE_URL=" + o.db, "REDIS_URL=" + o.redis, "JWT_SECRET=" + benchSecret,
+		fmt.Sprintf("PORT=%d", svcPort), fmt.Sprintf("ADMIN_PORT=%d", adminPort),
+		"HOST=127.0.0.1", "ADMIN_HOST=127.0.0.1", "LOG_LEVEL=info", "LOG_FORMAT=json",
+		fmt.Sprintf("BCRYPT_COST=%d", bcryptCost),
+		// The bench logs in from one address many times; failures never happen, but keep the
+		// failure limits out of the way of a mistyped run.
+		"LOGIN_MAX_FAILURES_ADDR=1000000",
+		// pprof is only reached on the admin listener; the profile is taken after the ratio
+		// rounds, so its own cost is not in the ratio.
+		"ENABLE_PPROF=true",
+	}
+	if o.gomaxprocs != "" {
+		env = append(env, "GOMAXPROCS="+o.gomaxprocs)
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", svcPort)
+	ready := fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort)
+
+	// 1. Migrate (first start of the service), then seed in SQL.
+	step("migrate")
+	svc, err := start(env, o.bin, "serve")
+	if err != nil {
+		return err
+	}
+	if _, err := waitFor(ready, time.Now(), 60*time.Second); err != nil {
+		svc.stop()
+		return err
+	}
+	svc.stop()
+	step("seed")
+	if r.SeedTime, err = seed(ctx, o.db, o.users, string(hash)); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	r.Users = o.users
+	deep, err := cursorAt(ctx, o.db, o.users-1000)
+	if err != nil {
+		return err
+	}
+
+	// 2. Start on a migrated database: exec to /readyz 200.
+	step("start")
+	t0 := time.Now()
+	if svc, err = start(env, o.bin, "serve"); err != nil {
+		return err
+	}
+	defer svc.stop()
+	if r.StartTime, err = waitFor(ready, t0, 30*time.Second); err != nil {
+		return err
+	}
+	ref, err := start(env, os.Args[0], "reference", fmt.Sprintf("127.0.0.1:%d", refPort))
+	if err != nil {
+		return err
+	}
+	defer ref.stop()
+	time.Sleep(time.Second)
+	r.IdleRSS, _ = svc.rss()
+
+	userTok, err := login(base, "user2@bench.test")
+	if err != nil {
+		return err
+	}
+	adminTok, err := login(base, "user1@bench.test")
+	if err != nil {
+		return err
+	}
+
+	// 3. GET /auth/me against the reference, alternating which goes first in each round.
+	step("me vs reference")
+	meSvc := vegeta.NewStaticTargeter(get(base+"/auth/me", userTok))
+	meRef := vegeta.NewStaticTargeter(get(fmt.Sprintf("http://127.0.0.1:%d/auth/me", refPort), userTok))
+	if err := checkSame(base+"/auth/me", fmt.Sprintf("http://127.0.0.1:%d/auth/me", refPort), userTok); err != nil {
+		return err
+	}
+	closedLoop("warm-up", meSvc, meWorkers, time.Second)
+	closedLoop("warm-up", meRef, meWorkers, time.Second)
+	for i := 0; i < o.rounds; i++ {
+		a, b := func() { r.MeService = append(r.MeService, closedLoop("service /auth/me", meSvc, meWorkers, o.step)) },
+			func() { r.MeRef = append(r.MeRef, closedLoop("reference /auth/me", meRef, meWorkers, o.step)) }
+		if i%2 == 1 {
+			a, b = b, a
+		}
+		a()
+		b()
+	}
+
+	// Where the time goes: a CPU profile of the service under the same load, after the rounds.
+	step("profile /auth/me")
+	go func() {
+		if err := cpuProfile(fmt.Sprintf("http://127.0.0.1:%d", adminPort), o.out, o.step, o.bin); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: profile:", err)
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	r.Profiled = closedLoop("service /auth/me, profiled", meSvc, meWorkers, o.step)
+	time.Sleep(time.Second)
+
+	// 4. Login at the bcrypt ceiling: one compare timed here, in the same run.
+	step("login")
+	r.BcryptCompare = timeCompare(hash)
+	r.CPUs = runtime.NumCPU()
+	loginT := loginTargeter(base, 50)
+	r.Login = closedLoop("POST /auth/login", loginT, uint64(2*r.CPUs), 2*o.step)
+
+	// 5. Isolation: /auth/me p99 at a fixed rate, alone then under a login flood.
+	step("isolation")
+	r.MeAlone = openLoop("/auth/me alone", meSvc, 200, o.step)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.Flood = closedLoop("login flood", loginT, uint64(4*r.CPUs), o.step+time.Second)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	r.MeFlood = openLoop("/auth/me under login flood", meSvc, 200, o.step)
+	wg.Wait()
+
+	// 6. A million users: pages and counts, at a gentle fixed rate so each figure is a latency.
+	step("million")
+	// The deep offset page scans ~1M index entries per request: a slow rate keeps the figure
+	// its cost rather than a queue.
+	for _, c := range []struct {
+		name, path string
+		rate       int
+	}{
+		{"GET /users (first page)", "/users?per_page=20", 50},
+		{fmt.Sprintf("GET /users?cursor (row %d)", o.users-1000), "/users?per_page=20&cursor=" + deep, 50},
+		{"GET /users/stats", "/users/stats", 50},
+		{fmt.Sprintf("GET /users?page=%d (offset %d)", (o.users-1000)/20, o.users-1020), fmt.Sprintf("/users?per_page=20&page=%d", (o.users-1000)/20), 2},
+	} {
+		r.Million = append(r.Million, openLoop(c.name, vegeta.NewStaticTargeter(get(base+c.path, adminTok)), c.rate, o.step))
+	}
+	r.Exact, err = statsExact(ctx, base, adminTok, o.db)
+	if err != nil {
+		return err
+	}
+	_, r.PeakRSS = svc.rss()
+	r.Finished = time.Now().UTC()
+	step("report")
+	return r.write(o.out)
+}
+
+func step(name string) {
+	fmt.Fprintf(os.Stderr, "bench: %s (%s)\n", name, time.Now().UTC().Format("15:04:05"))
+}
+
+func login(base, email string) (string, error) {
+	body := fmt.Sprintf(`{"email":%q,"password":%q}`, email, benchPassword)
+	resp, err := http.Post(base+"/auth/login", "application/json", strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Token == "" {
+		return "", fmt.Errorf("login %s: status %d", email, resp.StatusCode)
+	}
+	return out.Token, nil
+}
+
+// checkSame makes sure the reference answers what the service answers, byte for byte, so the
+// comparison is between equal work.
+func checkSame(svcURL, refURL, token string) error {
+	fetch := func(url string) (string, error) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return fmt.Sprintf("%d %s", resp.StatusCode, b), err
+	}
+	a, err := fetch(svcURL)
+	if err != nil {
+		return err
+	}
+	b, err := fetch(refURL)
+	if err != nil {
+		return err
+	}
+	if a != b || !strings.HasPrefix(a, "200 ") {
+		return fmt.Errorf("reference differs from service:\n service:   %s\n reference: %s", a, b)
+	}
+	return nil
+}
+
+// loginTargeter cycles through n seeded accounts with the right password.
+func loginTargeter(base string, n int) vegeta.Targeter {
+	targets := make([]vegeta.Target, n)
+	for i := range targets {
+		targets[i] = post(base+"/auth/login", fmt.Sprintf(`{"email":"user%d@bench.test","password":%q}`, i+2, benchPassword))
+	}
+	return vegeta.NewStaticTargeter(targets...)
+}
+
+// timeCompare returns the median of five bcrypt compares at the hash's cost, on one core.
+func timeCompare(hash []byte) time.Duration {
+	var ds []time.Duration
+	for range 5 {
+		t := time.Now()
+		_ = bcrypt.CompareHashAndPassword(hash, []byte(benchPassword))
+		ds = append(ds, time.Since(t))
+	}
+	return median(ds)
+}
