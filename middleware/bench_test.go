@@ -69,7 +69,7 @@ func BenchmarkChain(b *testing.B) {
 	logger := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	metrics := middleware.NewMetrics(prometheus.NewRegistry())
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Use(middleware.RequestID(), metrics.Instrument(), middleware.AccessLog(logger),
+	app.Use(middleware.RequestID(), metrics.Instrument(), middleware.AccessLog(logger, middleware.ClientIP(nil)),
 		middleware.HandleErrors(func(c *fiber.Ctx, err error) error { return c.SendStatus(fiber.StatusInternalServerError) }),
 		middleware.SecureHeaders())
 	app.Get("/auth/me", middleware.JWT(benchOpts, metrics.TokenRejected, func(c *fiber.Ctx) error {
