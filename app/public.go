@@ -53,7 +53,7 @@ func (a *App) newFiber(instrument bool) *fiber.App {
 	return f
 }
 
-// newPublicApp builds the public listener: the API, /healthz.
+// newPublicApp builds the public listener: the API, /healthz, /openapi.json and /docs.
 func (a *App) newPublicApp() *fiber.App {
 	f := a.newFiber(true)
 	f.Use(middleware.SecureHeaders())
@@ -70,6 +70,8 @@ func (a *App) newPublicApp() *fiber.App {
 
 	health := a.health()
 	routes.RegisterPublicHealth(f, health)
+	// The API's description needs no database, so it is served while starting too.
+	routes.RegisterDocs(f)
 
 	// Everything registered after this answers 503 until the schema is ready. Routes above it
 	// (health) match first and never reach it.
