@@ -24,7 +24,7 @@ type env struct {
 func newEnv(t *testing.T, overrides map[string]string) *env {
 	t.Helper()
 	a := apptest.MustNewApp(t, overrides, nil)
-	return &env{t: t, app: a, client: apptest.NewClient(t, a.Public()), admin: apptest.NewClient(t, a.Admin()), rdb: apptest.MustOpenRedis(t)}
+	return &env{t: t, app: a, client: apptest.NewClient(t, a.Public()), admin: apptest.NewAdminClient(t, a.Admin()), rdb: apptest.MustOpenRedis(t)}
 }
 
 const goodPassword = "correct-horse-9"

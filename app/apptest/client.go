@@ -11,14 +11,28 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// Client sends requests to a Fiber app in process, through the real fasthttp stack.
+// Client sends requests to a Fiber app in process, through the real fasthttp stack. A client of
+// the public listener checks every exchange against the OpenAPI document.
 type Client struct {
-	tb  testing.TB
-	app *fiber.App
+	tb       testing.TB
+	app      *fiber.App
+	contract *Contract
 }
 
-// NewClient returns a Client for app.
-func NewClient(tb testing.TB, app *fiber.App) *Client { return &Client{tb: tb, app: app} }
+// NewClient returns a Client for the public listener's app: every request it sends and every
+// response it receives is validated against routes/openapi.json, failing the test on drift.
+func NewClient(tb testing.TB, app *fiber.App) *Client {
+	tb.Helper()
+	contract, err := LoadContract()
+	if err != nil {
+		tb.Fatalf("%v", err)
+	}
+	return &Client{tb: tb, app: app, contract: contract}
+}
+
+// NewAdminClient returns a Client for the admin listener, which the public document does not
+// describe, so its exchanges are not validated.
+func NewAdminClient(tb testing.TB, app *fiber.App) *Client { return &Client{tb: tb, app: app} }
 
 // Response is a received response with its body read.
 type Response struct {
@@ -54,25 +68,31 @@ type Request struct {
 	Body   any
 	Header map[string]string
 	Token  string
+	// SkipRequestValidation is for requests that break the contract on purpose (malformed
+	// JSON, wrong content type, oversized bodies); their responses are still validated.
+	SkipRequestValidation bool
 }
 
 // Do sends req and returns the response, failing the test on transport errors.
 func (c *Client) Do(req Request) Response {
 	c.tb.Helper()
-	var body io.Reader
+	var raw []byte
 	if req.Body != nil {
 		switch b := req.Body.(type) {
 		case string:
-			body = bytes.NewBufferString(b)
+			raw = []byte(b)
 		case []byte:
-			body = bytes.NewBuffer(b)
+			raw = b
 		default:
-			raw, err := json.Marshal(b)
-			if err != nil {
+			var err error
+			if raw, err = json.Marshal(b); err != nil {
 				c.tb.Fatalf("encode request body: %v", err)
 			}
-			body = bytes.NewBuffer(raw)
 		}
+	}
+	var body io.Reader
+	if req.Body != nil {
+		body = bytes.NewReader(raw)
 	}
 	httpReq := httptest.NewRequest(req.Method, req.Path, body)
 	if req.Body != nil {
@@ -93,11 +113,20 @@ func (c *Client) Do(req Request) Response {
 		c.tb.Fatalf("%s %s: %v", req.Method, req.Path, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
+	respBody, err := io.ReadAll(resp.Body)
 	if err != nil {
 		c.tb.Fatalf("read response: %v", err)
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+	if c.contract != nil {
+		// Errorf, not Fatalf: tests call Do from several goroutines at once.
+		if err := c.contract.check(exchange{
+			req: httpReq, reqBody: raw, skipRequest: req.SkipRequestValidation,
+			status: resp.StatusCode, header: resp.Header, body: respBody,
+		}); err != nil {
+			c.tb.Errorf("openapi: %v", err)
+		}
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: respBody}
 }
 
 // Get sends GET path with token (may be empty).
