@@ -1,0 +1,92 @@
+package app_test
+
+import (
+	"bytes"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/example/authapi/app/apptest"
+	"github.com/example/authapi/routes"
+)
+
+func TestOpenAPIServed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+
+	resp := e.client.Get("/openapi.json", "")
+	if resp.Status != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("GET /openapi.json: %d %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	if !bytes.Equal(resp.Body, routes.OpenAPIDocument()) {
+		t.Fatal("GET /openapi.json differs from the embedded routes/openapi.json")
+	}
+	if resp.JSON(t)["openapi"] != "3.1.0" {
+		t.Fatalf("openapi = %v", resp.JSON(t)["openapi"])
+	}
+
+	page := e.client.Get("/docs", "")
+	if page.Status != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /docs: %d %s", page.Status, page.Header.Get("Content-Type"))
+	}
+	html := string(page.Body)
+	for _, want := range []string{`spec-url="/openapi.json"`, `src="/docs/redoc.standalone.js"`} {
+		if !strings.Contains(html, want) {
+			t.Fatalf("/docs lacks %s:\n%s", want, html)
+		}
+	}
+	// No internet access needed: nothing is loaded from another origin.
+	if strings.Contains(html, "http://") || strings.Contains(html, "https://") {
+		t.Fatalf("/docs links another origin:\n%s", html)
+	}
+	if csp := page.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Fatalf("CSP = %q", csp)
+	}
+
+	js := e.client.Get("/docs/redoc.standalone.js", "")
+	if js.Status != http.StatusOK || !strings.HasPrefix(js.Header.Get("Content-Type"), "text/javascript") || len(js.Body) < 500_000 {
+		t.Fatalf("GET /docs/redoc.standalone.js: %d %s %d bytes", js.Status, js.Header.Get("Content-Type"), len(js.Body))
+	}
+	if !bytes.Contains(js.Body, []byte("Redoc")) {
+		t.Fatal("the script is not the Redoc bundle")
+	}
+}
+
+// The document and the public router must name the same operations: a route added without
+// documentation, or documented but never built, fails here.
+func TestOpenAPIRoutesMatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	contract, err := apptest.LoadContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var documented []string
+	for path, item := range contract.Doc().Paths.Map() {
+		for method := range item.Operations() {
+			documented = append(documented, method+" "+path)
+		}
+	}
+	seen := map[string]bool{}
+	var served []string
+	for _, r := range e.app.Public().GetRoutes(true) {
+		if r.Method == http.MethodHead || r.Method == "USE" {
+			continue // Fiber adds HEAD for each GET
+		}
+		path := strings.TrimSuffix(r.Path, "/")
+		if path == "" {
+			path = "/"
+		}
+		key := r.Method + " " + path
+		if !seen[key] {
+			seen[key] = true
+			served = append(served, key)
+		}
+	}
+	sort.Strings(documented)
+	sort.Strings(served)
+	if strings.Join(documented, "\n") != strings.Join(served, "\n") {
+		t.Fatalf("routes differ\ndocumented:\n%s\nserved:\n%s", strings.Join(documented, "\n"), strings.Join(served, "\n"))
+	}
+}
