@@ -109,3 +109,24 @@ bench *ARGS: build
     go run ./app/bench -bin bin/authapi -out results \
       -db "postgres://postgres:postgres@127.0.0.1:$pg/authapi?sslmode=disable" \
       -redis "redis://127.0.0.1:$rd/0" {{ARGS}}
+
+# Open /docs in headless Chromium (Debian's chromium), check the routes render, and save
+# docs/openapi-docs.png for the README. Serves the binary on free loopback ports.
+docs-screenshot: ensure-services build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v chromium >/dev/null || { echo "needs Debian's chromium: apt-get install chromium" >&2; exit 1; }
+    port=$(docker/freeport.sh); admin=$(docker/freeport.sh); profile=$(mktemp -d)
+    HOST=127.0.0.1 PORT=$port ADMIN_HOST=127.0.0.1 ADMIN_PORT=$admin LOG_LEVEL=warn ./bin/authapi serve & pid=$!
+    trap 'kill $pid; rm -rf "$profile"' EXIT
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/openapi.json" >/dev/null && break; sleep 0.1; done
+    flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking
+      --disable-component-update --disable-sync --user-data-dir="$profile" --hide-scrollbars
+      --window-size=1400,1000 --virtual-time-budget=15000)
+    dom=$(chromium "${flags[@]}" --dump-dom "http://127.0.0.1:$port/docs" 2>/dev/null)
+    for op in "Create an account" "Get a bearer token" "List users" "Create active users in bulk"; do
+      grep -q "$op" <<<"$dom" || { echo "/docs did not render \"$op\"" >&2; exit 1; }
+    done
+    mkdir -p docs
+    chromium "${flags[@]}" --screenshot=docs/openapi-docs.png "http://127.0.0.1:$port/docs" 2>/dev/null
+    echo "docs/openapi-docs.png: the routes render"
