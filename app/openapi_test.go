@@ -2,11 +2,13 @@ package app_test
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/example/authapi/app"
 	"github.com/example/authapi/app/apptest"
 	"github.com/example/authapi/routes"
 )
@@ -89,4 +91,24 @@ func TestOpenAPIRoutesMatch(t *testing.T) {
 	if strings.Join(documented, "\n") != strings.Join(served, "\n") {
 		t.Fatalf("routes differ\ndocumented:\n%s\nserved:\n%s", strings.Join(documented, "\n"), strings.Join(served, "\n"))
 	}
+}
+
+// The description needs no database, so it answers before the schema is ready, while the API
+// behind the readiness gate still refuses.
+func TestOpenAPIServedWhileStarting(t *testing.T) {
+	t.Parallel()
+	_, dbURL := apptest.MustOpenDB(t)
+	cfg := apptest.Config(t, dbURL, nil)
+	a, err := app.New(cfg, app.NewLogger(cfg.Log, io.Discard))
+	if err != nil {
+		t.Fatalf("new app: %v", err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	c := apptest.NewClient(t, a.Public()) // not marked ready
+	for _, path := range []string{"/openapi.json", "/docs"} {
+		if resp := c.Get(path, ""); resp.Status != http.StatusOK {
+			t.Fatalf("GET %s while starting: %d", path, resp.Status)
+		}
+	}
+	wantError(t, c.Get("/auth/me", ""), http.StatusServiceUnavailable, "unavailable")
 }
