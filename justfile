@@ -110,8 +110,7 @@ bench *ARGS: build
       -db "postgres://postgres:postgres@127.0.0.1:$pg/authapi?sslmode=disable" \
       -redis "redis://127.0.0.1:$rd/0" {{ARGS}}
 
-# Open /docs in headless Chromium (Debian's chromium), check the routes render, and save
-# docs/openapi-docs.png for the README. Serves the binary on free loopback ports.
+# Serve the binary on free ports, check /docs renders in headless Chromium, save docs/openapi-docs.png.
 docs-screenshot: ensure-services build
     #!/usr/bin/env bash
     set -euo pipefail
