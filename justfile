@@ -32,7 +32,7 @@ dev: ensure-services
     set -euo pipefail
     command -v air >/dev/null || go install github.com/air-verse/air@v1.67.4
     exec air --build.cmd "go build -o ./tmp/authapi ." --build.bin "./tmp/authapi" \
-      --build.include_ext "go,sql" --build.exclude_dir "tmp,bin,.data,results,docker" \
+      --build.include_ext "go,sql" --build.exclude_dir "tmp,bin,.data,docker" \
       --build.delay 200 --build.send_interrupt true --build.kill_delay 1s --misc.clean_on_exit true
 
 # Run all tests on private Postgres+Redis (free ports), or on TEST_DATABASE_URL+TEST_REDIS_URL.
@@ -98,7 +98,7 @@ down:
     docker compose -f docker/compose.yaml down
 
 # Benchmark: build, private Postgres+Redis, seed 1,000,000 users, run every scenario, write
-# results/report.md and results/chart.svg. About 3 minutes on 2 cores (most of it seeding).
+# app/bench/results/report.md and chart.svg. About 3 minutes on 2 cores (most of it seeding).
 bench *ARGS: build
     #!/usr/bin/env bash
     set -euo pipefail
@@ -106,11 +106,11 @@ bench *ARGS: build
     trap 'docker/services.sh stop "$dir"; rm -rf "$dir"' EXIT
     pg=$(docker/freeport.sh); rd=$(docker/freeport.sh)
     docker/services.sh start "$dir" "$pg" "$rd"
-    go run ./app/bench -bin bin/authapi -out results \
+    go run ./app/bench -bin bin/authapi -out app/bench/results \
       -db "postgres://postgres:postgres@127.0.0.1:$pg/authapi?sslmode=disable" \
       -redis "redis://127.0.0.1:$rd/0" {{ARGS}}
 
-# Serve the binary on free ports, check /docs renders in headless Chromium, save docs/openapi-docs.png.
+# Serve the binary on free ports, check /docs renders in headless Chromium, save routes/docs/openapi-docs.png.
 docs-screenshot: ensure-services build
     #!/usr/bin/env bash
     set -euo pipefail
@@ -127,5 +127,5 @@ docs-screenshot: ensure-services build
       grep -q "$op" <<<"$dom" || { echo "/docs did not render \"$op\"" >&2; exit 1; }
     done
     mkdir -p docs
-    chromium "${flags[@]}" --screenshot=docs/openapi-docs.png "http://127.0.0.1:$port/docs" 2>/dev/null
-    echo "docs/openapi-docs.png: the routes render"
+    chromium "${flags[@]}" --screenshot=routes/docs/openapi-docs.png "http://127.0.0.1:$port/docs" 2>/dev/null
+    echo "routes/docs/openapi-docs.png: the routes render"

@@ -11,7 +11,7 @@ import (
 	"github.com/example/authapi/models"
 )
 
-// TestExamplesWalkthrough runs examples/walkthrough.sh (curl + jq) against the service on a real
+// TestExamplesWalkthrough runs routes/docs/walkthrough.sh (curl + jq) against the service on a real
 // socket, user and admin flows, so the README's examples keep working.
 func TestExamplesWalkthrough(t *testing.T) {
 	t.Parallel()
@@ -28,7 +28,7 @@ func TestExamplesWalkthrough(t *testing.T) {
 	}
 	base := apptest.Serve(t, e.app.Public())
 
-	cmd := exec.Command("bash", "../examples/walkthrough.sh")
+	cmd := exec.Command("bash", "../routes/docs/walkthrough.sh")
 	cmd.Env = append(os.Environ(), "BASE_URL="+base, "ADMIN_EMAIL="+adminEmail, "ADMIN_PASSWORD="+goodPassword)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

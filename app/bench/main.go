@@ -6,7 +6,7 @@
 // stores, the JWT claims) so the reference does exactly the service's work; it is a main
 // package of its own so nothing in the server imports it or vegeta.
 //
-//	go run ./app/bench -bin bin/authapi -db URL -redis URL -out results
+//	go run ./app/bench -bin bin/authapi -db URL -redis URL -out app/bench/results
 //	go run ./app/bench reference ADDR   (the reference server; started by the harness)
 package main
 
@@ -27,7 +27,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "bin/authapi", "service binary")
 	flag.StringVar(&o.db, "db", "", "Postgres URL of a database the harness may fill (required)")
 	flag.StringVar(&o.redis, "redis", "", "Redis URL (required)")
-	flag.StringVar(&o.out, "out", "results", "folder for report.md and chart.svg")
+	flag.StringVar(&o.out, "out", "app/bench/results", "folder for report.md and chart.svg")
 	flag.IntVar(&o.users, "users", 1_000_000, "users to seed")
 	flag.DurationVar(&o.step, "step", 4*time.Second, "length of one load step")
 	flag.IntVar(&o.rounds, "rounds", 3, "alternating rounds of service vs reference")

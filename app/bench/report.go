@@ -155,7 +155,7 @@ func (r *report) write(dir string) error {
 	w("")
 	w("GET /auth/me rounds (req/s): service %s; reference %s.", strings.Join(svcEach, ", "), strings.Join(refEach, ", "))
 	w("")
-	w("CPU profile of the service under the /auth/me load (%s): `auth-me.cpu.txt` (top functions), `auth-me.cpu.pprof` (`go tool pprof bin/authapi results/auth-me.cpu.pprof`; not committed).", r.Profiled.Load)
+	w("CPU profile of the service under the /auth/me load (%s): `auth-me.cpu.txt` (top functions), `auth-me.cpu.pprof` (`go tool pprof bin/authapi app/bench/results/auth-me.cpu.pprof`; not committed).", r.Profiled.Load)
 	w("")
 	w("![latency chart](chart.svg)")
 	w("")

@@ -2,9 +2,9 @@
 # A walkthrough of the public API with curl and jq: register -> login -> me -> logout, then the
 # admin flow. TestExamplesWalkthrough runs it against the service, so it cannot rot.
 #
-#   BASE_URL=http://localhost:8080 examples/walkthrough.sh
+#   BASE_URL=http://localhost:8080 routes/docs/walkthrough.sh
 #   # admin flow too: promote an account first (./bin/authapi users promote EMAIL --role admin)
-#   BASE_URL=… ADMIN_EMAIL=admin@example.com ADMIN_PASSWORD=… examples/walkthrough.sh
+#   BASE_URL=… ADMIN_EMAIL=admin@example.com ADMIN_PASSWORD=… routes/docs/walkthrough.sh
 set -euo pipefail
 
 BASE_URL=${BASE_URL:-http://localhost:8080}
