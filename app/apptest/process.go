@@ -80,10 +80,16 @@ type RedisServer struct {
 // "yes") and stops it when the test ends.
 func StartRedis(tb testing.TB, extra ...string) *RedisServer {
 	tb.Helper()
+	return StartRedisOn(tb, FreePort(tb), extra...)
+}
+
+// StartRedisOn is StartRedis on a given port (one a binary was told to use before Redis existed).
+func StartRedisOn(tb testing.TB, port int, extra ...string) *RedisServer {
+	tb.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		tb.Fatalf("redis-server is not installed (apt-get install redis-server): %v", err)
 	}
-	r := &RedisServer{tb: tb, Port: FreePort(tb)}
+	r := &RedisServer{tb: tb, Port: port}
 	r.args = append([]string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", tb.TempDir()}, extra...)
 	r.Start()
