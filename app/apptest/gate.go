@@ -18,12 +18,13 @@ type Gate struct {
 	target string
 	mu     sync.Mutex
 	ln     net.Listener
+	conns  map[net.Conn]struct{} // live client-side connections, cut by Close
 }
 
 // NewGate returns a closed gate in front of target (host:port); it closes when the test ends.
 func NewGate(tb testing.TB, target string) *Gate {
-	g := &Gate{tb: tb, Port: FreePort(tb), target: target}
-	tb.Cleanup(g.close)
+	g := &Gate{tb: tb, Port: FreePort(tb), target: target, conns: map[net.Conn]struct{}{}}
+	tb.Cleanup(g.Close)
 	return g
 }
 
@@ -49,7 +50,15 @@ func (g *Gate) Open() {
 }
 
 func (g *Gate) forward(c net.Conn) {
-	defer c.Close()
+	g.mu.Lock()
+	g.conns[c] = struct{}{}
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.conns, c)
+		g.mu.Unlock()
+		c.Close()
+	}()
 	up, err := net.Dial("tcp", g.target)
 	if err != nil {
 		return
@@ -61,10 +70,16 @@ func (g *Gate) forward(c net.Conn) {
 	<-done
 }
 
-func (g *Gate) close() {
+// Close stops accepting and cuts every forwarded connection, as when the server goes away:
+// pooled connections break and new ones are refused until Open.
+func (g *Gate) Close() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.ln != nil {
 		_ = g.ln.Close()
+		g.ln = nil
+	}
+	for c := range g.conns {
+		_ = c.Close()
 	}
 }
