@@ -80,7 +80,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) t
 }
 
 // wantRedisDown asserts what a client sees while Redis cannot answer: login and /auth/me 503 in
-// the contract's shape (never 200, never 500), register still 201, /livez 200, /readyz 503
+// the contract's shape (never 200, never 500), logout 503, register still 201, /livez 200, /readyz 503
 // naming redis. It returns the slowest of those answers.
 func wantRedisDown(p proc, token string) time.Duration {
 	p.t.Helper()
@@ -101,6 +101,11 @@ func wantRedisDown(p proc, token string) time.Duration {
 	timed(func() {
 		if code, body := p.get(p.Public+"/auth/me", token); code != http.StatusServiceUnavailable {
 			p.t.Errorf("/auth/me with Redis down: %d %s, want 503", code, body)
+		}
+	})
+	timed(func() {
+		if code, body := p.post("/auth/logout", nil, token); code != http.StatusServiceUnavailable {
+			p.t.Errorf("logout with Redis down: %d %s, want 503", code, body)
 		}
 	})
 	timed(func() {
