@@ -43,9 +43,8 @@ func Binary(tb testing.TB) string {
 			binaryBuild.err = err
 			return
 		}
+		binaryBuild.dir = dir
 		path := filepath.Join(dir, "authapi")
-		// Not removed at the end: a test package has no "after all tests" hook short of TestMain,
-		// and the file is small; it lives in the temporary directory.
 		out, err := exec.Command("go", "build", "-o", path, "github.com/example/authapi").CombinedOutput()
 		if err != nil {
 			binaryBuild.err = fmt.Errorf("go build: %v\n%s", err, out)
@@ -63,8 +62,16 @@ func Binary(tb testing.TB) string {
 // per test would cost seconds of linking each on a loaded CI machine.
 var binaryBuild struct {
 	once sync.Once
+	dir  string
 	path string
 	err  error
+}
+
+// RemoveBinary deletes the binary Binary built, if any; a TestMain calls it after all tests.
+func RemoveBinary() {
+	if binaryBuild.dir != "" {
+		_ = os.RemoveAll(binaryBuild.dir)
+	}
 }
 
 // RedisServer is a private redis-server on a free loopback port, without persistence, that a
