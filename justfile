@@ -50,6 +50,22 @@ test *ARGS:
     go test -count=1 {{ARGS}} ./...
     just check-deploy
 
+# `just soak 10m`; SOAK_RATE sets rounds per second (default 40, 5 requests each). Private
+# Postgres+Redis as in `just test`. Fails on any error or unbounded RSS growth.
+# Soak the real binary: mixed workload, errors, latency percentiles, RSS at start and end.
+soak DURATION="2m":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ -z "${TEST_DATABASE_URL:-}" ] || [ -z "${TEST_REDIS_URL:-}" ]; then
+      dir=$(mktemp -d /tmp/authapi-soak.XXXXXX)
+      trap 'docker/services.sh stop "$dir"; rm -rf "$dir"' EXIT
+      pg=$(docker/freeport.sh); rd=$(docker/freeport.sh)
+      docker/services.sh start "$dir" "$pg" "$rd"
+      export TEST_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$pg/postgres?sslmode=disable"
+      export TEST_REDIS_URL="redis://127.0.0.1:$rd/0"
+    fi
+    SOAK_DURATION={{DURATION}} go test -count=1 -timeout 0 -run '^TestProcessSoak$' -v ./app | grep -E 'soak|^(ok|FAIL|---)'
+
 # Check docker/compose.yaml and docker/k8s with the real Compose loader and kustomize (a separate
 # Go module, so their dependencies stay out of the service's go.mod). Needs no Docker engine.
 check-deploy:

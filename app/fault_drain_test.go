@@ -1,0 +1,111 @@
+package app_test
+
+import (
+	"net/http"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/example/authapi/app/apptest"
+)
+
+// drainResult is one request of the drain test's load.
+type drainResult struct {
+	start, end time.Time
+	code       int
+	err        error
+}
+
+// TestProcessGracefulDrain: under steady concurrent load (slow logins at bcrypt cost 12, and
+// /auth/me), SIGTERM. Every request the server had accepted finishes with success, /readyz is
+// 503 from the first look after the signal, and the process exits 0 within SHUTDOWN_TIMEOUT.
+func TestProcessGracefulDrain(t *testing.T) {
+	const shutdownTimeout = 5 * time.Second
+	rd := apptest.StartRedis(t)
+	p := startProc(t, map[string]string{
+		"DATABASE_URL":         apptest.MustCreateDatabase(t),
+		"REDIS_URL":            rd.URL(),
+		"BCRYPT_COST":          "12", // a login stays in flight for a few hundred ms
+		"BCRYPT_CONCURRENCY":   "8",
+		"BCRYPT_QUEUE_TIMEOUT": "30s",
+		"SHUTDOWN_TIMEOUT":     shutdownTimeout.String(),
+	})
+	p.WaitReady(30 * time.Second)
+	email := randomEmail()
+	p.register(email)
+	token := p.login(email)
+
+	var (
+		mu      sync.Mutex
+		results []drainResult
+		stop    = make(chan struct{})
+		wg      sync.WaitGroup
+	)
+	worker := func(method, path string, body any, tok string) {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r := drainResult{start: time.Now()}
+			r.code, _, r.err = p.Do(method, p.Public+path, body, tok)
+			r.end = time.Now()
+			mu.Lock()
+			results = append(results, r)
+			mu.Unlock()
+			if r.err != nil && r.code == 0 {
+				time.Sleep(20 * time.Millisecond) // refused: the listener is closed; don't spin
+			}
+		}
+	}
+	creds := map[string]string{"email": email, "password": goodPassword}
+	for range 3 {
+		wg.Add(2)
+		go worker(http.MethodPost, "/auth/login", creds, "")
+		go worker(http.MethodGet, "/auth/me", nil, token)
+	}
+
+	time.Sleep(1500 * time.Millisecond)
+	sigterm := time.Now()
+	p.Signal(syscall.SIGTERM)
+	// The admin listener closes only after the public one has drained, so /readyz can be asked.
+	code, body, err := p.Get(p.Admin + "/readyz")
+	if err == nil && code != http.StatusServiceUnavailable {
+		t.Errorf("first /readyz after SIGTERM: %d %s, want 503", code, body)
+	}
+	exit := p.Wait(shutdownTimeout + 2*time.Second) // + closing the pools
+	exited := time.Now()
+	close(stop)
+	wg.Wait()
+	if exit != 0 {
+		t.Errorf("exit status %d, want 0", exit)
+	}
+	t.Logf("SIGTERM to exit: %s; first /readyz: %d %v", exited.Sub(sigterm), code, err)
+
+	// A request sent well before the signal was accepted by the server: it must succeed. One sent
+	// around or after it may be refused (the listener is closed), never answered with an error.
+	const acceptMargin = 200 * time.Millisecond
+	var ok, drained, refused int
+	for _, r := range results {
+		switch {
+		case r.err == nil && r.code >= 200 && r.code < 300:
+			ok++
+			if r.start.Before(sigterm) && r.end.After(sigterm) {
+				drained++
+			}
+		case r.err == nil:
+			t.Errorf("request sent %s after SIGTERM answered %d", r.start.Sub(sigterm), r.code)
+		case r.start.Before(sigterm.Add(-acceptMargin)):
+			t.Errorf("request sent %s before SIGTERM failed: %v", sigterm.Sub(r.start), r.err)
+		default:
+			refused++
+		}
+	}
+	t.Logf("%d requests: %d succeeded (%d of them in flight at SIGTERM), %d not accepted", len(results), ok, drained, refused)
+	if drained == 0 {
+		t.Errorf("no request was in flight at SIGTERM: the test did not exercise draining")
+	}
+}

@@ -1,0 +1,128 @@
+package app_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/example/authapi/app"
+	"github.com/example/authapi/app/apptest"
+	"github.com/example/authapi/config"
+)
+
+// TestProcessPostgresOutage: Postgres goes away under a running binary (new connections refused,
+// pooled ones cut) while registrations keep coming. Meanwhile the API answers 503 with the
+// contract's body, never 500; it recovers on its own when Postgres returns; and every
+// registration that was answered 201 is in the database afterwards.
+func TestProcessPostgresOutage(t *testing.T) {
+	dbURL := apptest.MustCreateDatabase(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := apptest.NewGate(t, u.Host)
+	pg.Open()
+	u.Host = "127.0.0.1:" + strconv.Itoa(pg.Port)
+	rd := apptest.StartRedis(t)
+	p := startProc(t, map[string]string{"DATABASE_URL": u.String(), "REDIS_URL": rd.URL(), "DB_TIMEOUT": "1s"})
+	p.WaitReady(30 * time.Second)
+	email := randomEmail()
+	p.register(email)
+	token := p.login(email)
+
+	// Registrations all along: before, during and after the outage.
+	var (
+		mu      sync.Mutex
+		created []string
+		counts  = map[int]int{}
+		stop    = make(chan struct{})
+		wg      sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			e := randomEmail()
+			code, _, err := p.Do(http.MethodPost, p.Public+"/auth/register", map[string]string{"email": e, "password": goodPassword}, "")
+			mu.Lock()
+			if err == nil {
+				counts[code]++
+				if code == http.StatusCreated {
+					created = append(created, e)
+				}
+			} else {
+				counts[-1]++
+			}
+			mu.Unlock()
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+
+	time.Sleep(300 * time.Millisecond)
+	pg.Close()
+	for _, r := range []struct {
+		method, url, token string
+		body               any
+	}{
+		{http.MethodPost, p.Public + "/auth/register", "", map[string]string{"email": randomEmail(), "password": goodPassword}},
+		{http.MethodPost, p.Public + "/auth/login", "", map[string]string{"email": email, "password": goodPassword}},
+		{http.MethodGet, p.Public + "/auth/me", token, nil},
+	} {
+		start := time.Now()
+		code, body, err := p.Do(r.method, r.url, r.body, r.token)
+		if err != nil || code != http.StatusServiceUnavailable || !strings.Contains(body, `"code"`) {
+			t.Errorf("%s %s with Postgres down: %d %s %v, want 503 with an error body", r.method, r.url, code, body, err)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("%s %s with Postgres down took %s, want well under 3s (DB_TIMEOUT 1s)", r.method, r.url, took)
+		}
+	}
+	if code, body := p.get(p.Admin+"/livez", ""); code != http.StatusOK {
+		t.Errorf("/livez with Postgres down: %d %s", code, body)
+	}
+	if code, body := p.get(p.Admin+"/readyz", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, `"postgres":false`) {
+		t.Errorf("/readyz with Postgres down: %d %s, want 503 naming postgres", code, body)
+	}
+	time.Sleep(time.Second)
+
+	pg.Open()
+	took := waitFor(t, 15*time.Second, "/auth/me after Postgres returned", func() bool {
+		code, _, err := p.Do(http.MethodGet, p.Public+"/auth/me", nil, token)
+		return err == nil && code == http.StatusOK
+	})
+	t.Logf("recovered %s after Postgres returned", took)
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("registrations by status (-1 = transport error): %v", counts)
+	if counts[http.StatusInternalServerError] > 0 || counts[-1] > 0 {
+		t.Errorf("registrations answered 500 or failed in transport: %v", counts)
+	}
+	if counts[http.StatusServiceUnavailable] == 0 || counts[http.StatusCreated] == 0 {
+		t.Errorf("the load did not see both the outage and normal service: %v", counts)
+	}
+	db := app.OpenDB(config.DB{URL: dbURL, MaxConnections: 1, QueryTimeout: 5 * time.Second})
+	defer db.Close()
+	for _, e := range created {
+		var n int
+		if err := db.QueryRowContext(context.Background(), "SELECT count(*) FROM users WHERE email = ?", e).Scan(&n); err != nil {
+			t.Fatalf("look up %s: %v", e, err)
+		}
+		if n != 1 {
+			t.Errorf("registration of %s answered 201 but %d rows exist", e, n)
+		}
+	}
+}
