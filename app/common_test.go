@@ -89,7 +89,7 @@ func TestConcurrentRegistrationsOfOneEmail(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	email := randomEmail()
-	const n = 20
+	const n = 50
 	statuses := make(chan int, n)
 	var wg sync.WaitGroup
 	for i := range n {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,4 +267,75 @@ func TestBatch(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestConcurrentOverlappingBatches sends batches that share emails at the same time: every
+// email is created at most once, and every item is either created or reported as failed.
+func TestConcurrentOverlappingBatches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, map[string]string{"BATCH_LIMIT": "4"})
+	admin := e.newAdmin()
+	shared := make([]string, 6)
+	for i := range shared {
+		shared[i] = randomEmail()
+	}
+	const batches = 4
+	type result struct {
+		created, failed int
+		emails          []string
+	}
+	results := make(chan result, batches)
+	var wg sync.WaitGroup
+	for b := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			items := []any{map[string]string{"email": randomEmail(), "password": goodPassword}}
+			for i, email := range shared {
+				if b%2 == 1 {
+					email = strings.ToUpper(shared[len(shared)-1-i]) // another order, another case
+				}
+				items = append(items, map[string]string{"email": email, "password": goodPassword})
+			}
+			var out struct {
+				Created []map[string]any `json:"created"`
+				Failed  []map[string]any `json:"failed"`
+			}
+			resp := e.client.Post("/users/batch", items, admin)
+			if resp.Status != http.StatusOK {
+				t.Errorf("batch %d: %d %s", b, resp.Status, resp.Body)
+				return
+			}
+			resp.Decode(t, &out)
+			r := result{created: len(out.Created), failed: len(out.Failed)}
+			for _, u := range out.Created {
+				r.emails = append(r.emails, u["email"].(string))
+			}
+			for _, f := range out.Failed {
+				if f["error"] != "conflict: email already exists" {
+					t.Errorf("batch %d: unexpected failure %v", b, f)
+				}
+			}
+			if r.created+r.failed != len(items) {
+				t.Errorf("batch %d: %d created + %d failed != %d items", b, r.created, r.failed, len(items))
+			}
+			results <- r
+		}()
+	}
+	wg.Wait()
+	close(results)
+	createdShared := map[string]int{}
+	for r := range results {
+		for _, email := range r.emails {
+			createdShared[email]++
+		}
+	}
+	for _, email := range shared {
+		if createdShared[email] != 1 {
+			t.Fatalf("%s created %d times, want exactly once", email, createdShared[email])
+		}
+	}
+	if st, _ := e.app.Users.Stats(context.Background()); st.Total != int64(1+batches+len(shared)) {
+		t.Fatalf("total %d, want %d", st.Total, 1+batches+len(shared))
+	}
 }
