@@ -96,6 +96,7 @@ start() {
 
 stop() {
   [ -d "$dir" ] || return 0
+  dir=$(cd "$dir" && pwd) # as_pg runs from /: the path must be absolute
   local bin
   bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
   if [ -n "$bin" ] && [ -f "$dir/pg/PG_VERSION" ]; then
