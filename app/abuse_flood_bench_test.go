@@ -74,16 +74,11 @@ func BenchmarkMeDuringLoginFlood(b *testing.B) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
+					untilStopped(stop, func() {
 						raw, _ := json.Marshal(wrong)
 						resp, err := client.Post(base+"/auth/login", "application/json", bytes.NewReader(raw))
 						if err != nil {
-							continue
+							return
 						}
 						_, _ = io.Copy(io.Discard, resp.Body)
 						resp.Body.Close()
@@ -91,7 +86,7 @@ func BenchmarkMeDuringLoginFlood(b *testing.B) {
 						if resp.StatusCode == http.StatusServiceUnavailable {
 							busy.Add(1)
 						}
-					}
+					})
 				}()
 			}
 			if tc.flooders > 0 {

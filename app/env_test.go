@@ -92,3 +92,16 @@ func wantError(t *testing.T, resp apptest.Response, status int, code string) str
 	}
 	return msg
 }
+
+// untilStopped calls step again and again until stop is closed: the loop of every load
+// generator in these tests.
+func untilStopped(stop <-chan struct{}, step func()) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+			step()
+		}
+	}
+}

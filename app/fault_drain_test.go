@@ -44,12 +44,7 @@ func TestProcessGracefulDrain(t *testing.T) {
 	)
 	worker := func(method, path string, body any, tok string) {
 		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		untilStopped(stop, func() {
 			r := drainResult{start: time.Now()}
 			r.code, _, r.err = p.Do(method, p.Public+path, body, tok)
 			r.end = time.Now()
@@ -59,7 +54,7 @@ func TestProcessGracefulDrain(t *testing.T) {
 			if r.err != nil && r.code == 0 {
 				time.Sleep(20 * time.Millisecond) // refused: the listener is closed; don't spin
 			}
-		}
+		})
 	}
 	creds := map[string]string{"email": email, "password": goodPassword}
 	for range 3 {

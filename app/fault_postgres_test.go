@@ -46,12 +46,7 @@ func TestProcessPostgresOutage(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		untilStopped(stop, func() {
 			e := randomEmail()
 			code, _, err := p.Do(http.MethodPost, p.Public+"/auth/register", map[string]string{"email": e, "password": goodPassword}, "")
 			mu.Lock()
@@ -65,7 +60,7 @@ func TestProcessPostgresOutage(t *testing.T) {
 			}
 			mu.Unlock()
 			time.Sleep(10 * time.Millisecond)
-		}
+		})
 	}()
 
 	time.Sleep(300 * time.Millisecond)
