@@ -61,7 +61,7 @@ func TestProcessReplicas(t *testing.T) {
 		t.Fatalf("logout-all on B: %d %s", code, body)
 	}
 	if code, body := a.get(a.Public+"/auth/me", t3); code != http.StatusUnauthorized {
-		t.Errorf("token issued by A after logout-all on B: %d %s, want 401", code, body)
+		t.Errorf("a token from A, after logout-all on B: %d %s, want 401", code, body)
 	}
 	if code, body := a.get(a.Public+"/auth/me", t2); code != http.StatusUnauthorized {
 		t.Errorf("token used for logout-all on B, used on A: %d %s, want 401", code, body)
