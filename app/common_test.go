@@ -1,11 +1,14 @@
 package app_test
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/example/authapi/app/apptest"
 )
@@ -114,5 +117,45 @@ func TestConcurrentRegistrationsOfOneEmail(t *testing.T) {
 	}
 	if st, _ := e.app.Users.Stats(t.Context()); st.Total != 1 {
 		t.Fatalf("%d rows, want 1", st.Total)
+	}
+}
+
+// A connection that sends nothing, or only part of a request, within HTTP_READ_TIMEOUT gets a
+// 408 in the error shape and is closed. A 408 (not a 400) is what lets HTTP clients tell "the
+// server closed my idle connection" from an answer to the next request they send on it.
+func TestReadTimeout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, map[string]string{"HTTP_READ_TIMEOUT": "200ms"})
+	addr := strings.TrimPrefix(apptest.Serve(t, e.app.Public()), "http://")
+	for name, sent := range map[string]string{
+		"nothing":         "",
+		"partial headers": "GET /healthz HTTP/1.1\r\nHost: x\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// The deadline only bounds a hung server; the 408 comes after 200 ms.
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(conn, sent); err != nil {
+				t.Fatal(err)
+			}
+			reader := bufio.NewReader(conn)
+			httpResp, err := http.ReadResponse(reader, nil)
+			if err != nil {
+				t.Fatalf("no response: %v", err)
+			}
+			raw, _ := io.ReadAll(httpResp.Body)
+			httpResp.Body.Close()
+			resp := apptest.Response{Status: httpResp.StatusCode, Header: httpResp.Header, Body: raw}
+			if msg := wantError(t, resp, http.StatusRequestTimeout, "request_timeout"); !strings.HasPrefix(msg, "request timeout: ") {
+				t.Fatalf("error = %q", msg)
+			}
+			if _, err := reader.ReadByte(); err != io.EOF {
+				t.Fatalf("connection still open after the 408: %v", err)
+			}
+		})
 	}
 }

@@ -24,6 +24,8 @@ func statusOf(code models.Code) int {
 		return fiber.StatusNotFound
 	case models.CodeMethodNotAllowed:
 		return fiber.StatusMethodNotAllowed
+	case models.CodeRequestTimeout:
+		return fiber.StatusRequestTimeout
 	case models.CodeConflict:
 		return fiber.StatusConflict
 	case models.CodePayloadTooLarge:
@@ -90,6 +92,12 @@ func domainError(c *fiber.Ctx, err error) *models.Error {
 		return models.Errorf(models.CodePayloadTooLarge, "request body too large")
 	case fiber.StatusUnsupportedMediaType:
 		return models.Errorf(models.CodeUnsupportedMedia, "content type must be application/json")
+	case fiber.StatusRequestTimeout:
+		// fasthttp gave up reading a request (HTTP_READ_TIMEOUT), often on a connection a
+		// client opened and never used. It must stay a 408: HTTP clients (Go's Transport,
+		// browsers) recognise a 408 on an idle connection as "server closed it" and retry
+		// elsewhere, where a 400 would be taken for the answer to their next request.
+		return models.Errorf(models.CodeRequestTimeout, "request not received in time")
 	case fiber.StatusServiceUnavailable:
 		return &models.Error{Code: models.CodeUnavailable, Message: "service unavailable", Err: err}
 	}
