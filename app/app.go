@@ -63,16 +63,31 @@ func New(cfg config.Config, logger *slog.Logger) (*App, error) {
 	a.Metrics = middleware.NewMetrics(a.registry)
 	registerRedisPoolStats(a.registry, rdb)
 
-	concurrency := cfg.Limits.BcryptConcurrency
-	if concurrency == 0 {
-		concurrency = runtime.NumCPU()
+	nice := cfg.Limits.BcryptNice
+	if nice != 0 {
+		if err := models.CheckThreadPriority(nice); err != nil {
+			logger.Warn("bcrypt runs at normal priority: logins will compete with other requests for CPU", "err", err)
+			nice = 0
+		}
 	}
 	a.Users = models.NewBunUserStore(a.DB, cfg.DB.QueryTimeout)
 	a.Tokens = models.NewTokenStore(rdb, cfg.Redis.Timeout)
-	a.Hasher = models.NewHasher(cfg.Limits.BcryptCost, concurrency, cfg.Limits.BcryptQueueTimeout, a.Metrics.BcryptWait)
+	a.Hasher = models.NewHasher(models.HasherOptions{
+		Cost: cfg.Limits.BcryptCost, Concurrency: BcryptConcurrency(cfg.Limits), QueueTimeout: cfg.Limits.BcryptQueueTimeout,
+		Nice: nice, ObserveWait: a.Metrics.BcryptWait,
+	})
 	a.public = a.newPublicApp()
 	a.admin = a.newAdminApp()
 	return a, nil
+}
+
+// BcryptConcurrency is the number of bcrypt operations allowed at once: BCRYPT_CONCURRENCY, or
+// by default GOMAXPROCS (which Go sets from the container's CPU limit, unlike NumCPU).
+func BcryptConcurrency(limits config.Limits) int {
+	if limits.BcryptConcurrency > 0 {
+		return limits.BcryptConcurrency
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // Public is the public Fiber app (for tests: app.Public().Test(req, -1)).

@@ -80,6 +80,8 @@ type Limits struct {
 	BatchMaxItems     int
 	BcryptCost        int
 	BcryptConcurrency int
+	// BcryptNice is the niceness of the threads bcrypt runs on (0: the caller's thread).
+	BcryptNice int
 	// BcryptQueueTimeout is how long a request may wait for a bcrypt slot before it gets 503.
 	BcryptQueueTimeout time.Duration
 }

@@ -101,8 +101,12 @@ var Settings = []Setting{
 		c.Limits.BcryptCost, err = parseInt(raw, 4, 31)
 		return err
 	}},
-	{"BCRYPT_CONCURRENCY", "0", "bcrypt hashes at once (0 = number of CPUs)", func(c *Config, raw string) (err error) {
+	{"BCRYPT_CONCURRENCY", "0", "bcrypt hashes at once (0 = GOMAXPROCS, the CPUs Go may use)", func(c *Config, raw string) (err error) {
 		c.Limits.BcryptConcurrency, err = parseInt(raw, 0, 4096)
+		return err
+	}},
+	{"BCRYPT_NICE", "10", "niceness of bcrypt threads, so logins yield the CPU to other requests (0 = off, Linux only)", func(c *Config, raw string) (err error) {
+		c.Limits.BcryptNice, err = parseInt(raw, 0, 19)
 		return err
 	}},
 	{"BCRYPT_QUEUE_TIMEOUT", "2s", "longest wait for a bcrypt slot before 503", func(c *Config, raw string) (err error) {

@@ -3,19 +3,22 @@ package models
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
 
-// Hasher runs bcrypt under admission control: at most `concurrency` hashes at once, and a caller
-// that would wait longer than queueTimeout for a slot gets a 503 instead of piling up, so a
-// login flood cannot starve the rest of the API of CPU.
+// Hasher runs bcrypt under admission control: at most Concurrency hashes at once, and a caller
+// that would wait longer than QueueTimeout for a slot gets a 503 instead of piling up. Each
+// hash runs on an OS thread of lower priority (Nice), so a login flood takes the CPU that
+// other requests leave idle rather than taking turns with them.
 type Hasher struct {
 	cost         int
 	slots        chan struct{}
 	queueTimeout time.Duration
+	nice         int
 	// observeWait receives every slot wait, for metrics; it may be nil.
 	observeWait func(wait time.Duration, admitted bool)
 	// compare is bcrypt.CompareHashAndPassword; a field so a test can see that the dummy
@@ -26,10 +29,39 @@ type Hasher struct {
 	dummyHash []byte
 }
 
-// NewHasher returns a Hasher for the given cost and limits.
-func NewHasher(cost, concurrency int, queueTimeout time.Duration, observeWait func(time.Duration, bool)) *Hasher {
-	return &Hasher{cost: cost, slots: make(chan struct{}, concurrency), queueTimeout: queueTimeout, observeWait: observeWait, compare: bcrypt.CompareHashAndPassword}
+// HasherOptions configures a Hasher.
+type HasherOptions struct {
+	Cost         int
+	Concurrency  int
+	QueueTimeout time.Duration
+	// Nice is the niceness (1..19) of the threads bcrypt runs on; 0 runs it on the caller's
+	// thread at normal priority. CheckThreadPriority tells whether the platform allows it.
+	Nice int
+	// ObserveWait receives every slot wait, for metrics; it may be nil.
+	ObserveWait func(wait time.Duration, admitted bool)
 }
+
+// NewHasher returns a Hasher with the given options.
+func NewHasher(o HasherOptions) *Hasher {
+	return &Hasher{
+		cost: o.Cost, slots: make(chan struct{}, o.Concurrency), queueTimeout: o.QueueTimeout,
+		nice: o.Nice, observeWait: o.ObserveWait, compare: bcrypt.CompareHashAndPassword,
+	}
+}
+
+// CheckThreadPriority reports whether this process may run bcrypt at the given niceness
+// (Linux, and no seccomp policy refusing setpriority). It spends one short-lived thread.
+func CheckThreadPriority(nice int) error {
+	var err error
+	onLowPriorityThread(func() { err = lowerThreadPriority(nice) })
+	return err
+}
+
+// Concurrency is the number of bcrypt operations allowed at once.
+func (h *Hasher) Concurrency() int { return cap(h.slots) }
+
+// Nice is the niceness of the threads bcrypt runs on; 0 means the caller's thread.
+func (h *Hasher) Nice() int { return h.nice }
 
 // Cost is the bcrypt cost of new hashes.
 func (h *Hasher) Cost() int { return h.cost }
@@ -41,7 +73,8 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 		return "", err
 	}
 	defer release()
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), h.cost)
+	var hash []byte
+	h.run(func() { hash, err = bcrypt.GenerateFromPassword([]byte(password), h.cost) })
 	if err != nil {
 		return "", &Error{Code: CodeInternal, Message: "internal error", Err: err}
 	}
@@ -61,7 +94,8 @@ func (h *Hasher) Verify(ctx context.Context, hash *string, password string) (boo
 	if hash != nil {
 		target = []byte(*hash)
 	}
-	match := h.compare(target, []byte(password)) == nil
+	var match bool
+	h.run(func() { match = h.compare(target, []byte(password)) == nil })
 	return match && hash != nil && len(password) <= MaxPasswordBytes, nil
 }
 
@@ -74,6 +108,38 @@ func (h *Hasher) dummy() []byte {
 		h.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("dummy-password-for-timing-0"), h.cost)
 	})
 	return h.dummyHash
+}
+
+// run runs one bcrypt operation: with a niceness configured, on a new OS thread at that
+// priority, waiting for it. Go cannot prioritise goroutines, but Linux prioritises threads, and
+// bcrypt is the only CPU-bound work here: at niceness 10 it gets about a tenth of a CPU that
+// a request also wants, and all of one that nothing else wants. (The serve command gives the
+// runtime extra Ps for these threads, so a hashing thread never holds the P a request needs.)
+func (h *Hasher) run(fn func()) {
+	if h.nice == 0 {
+		fn()
+		return
+	}
+	onLowPriorityThread(func() {
+		// A failure leaves this thread at normal priority: still correct, only less isolated,
+		// and CheckThreadPriority has already reported it at start.
+		_ = lowerThreadPriority(h.nice)
+		fn()
+	})
+}
+
+// onLowPriorityThread runs fn on a goroutine locked to its own OS thread and never unlocked:
+// when the goroutine exits the runtime ends the thread, so a priority fn lowered cannot leak
+// to other goroutines (an unprivileged process cannot raise it back). A new thread costs tens
+// of microseconds against bcrypt's hundreds of milliseconds.
+func onLowPriorityThread(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		fn()
+	}()
+	<-done
 }
 
 var errQueueTimeout = errors.New("bcrypt queue wait exceeded")

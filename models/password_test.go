@@ -13,7 +13,7 @@ import (
 // A caller that cannot get a bcrypt slot within the queue timeout gets a 503 with Retry-After
 // instead of waiting. The slot is taken by hand, so the test does not depend on timing.
 func TestHasherQueueTimeout(t *testing.T) {
-	h := NewHasher(bcrypt.MinCost, 1, time.Millisecond, nil)
+	h := NewHasher(HasherOptions{Cost: bcrypt.MinCost, Concurrency: 1, QueueTimeout: time.Millisecond})
 	h.slots <- struct{}{} // the one slot is busy
 	for name, call := range map[string]func() error{
 		"Hash":   func() error { _, err := h.Hash(context.Background(), "password1"); return err },
@@ -35,7 +35,7 @@ func TestHasherQueueTimeout(t *testing.T) {
 // real account's hash, and it never lets anyone in.
 func TestHasherDummy(t *testing.T) {
 	const cost = bcrypt.MinCost + 1
-	h := NewHasher(cost, 1, time.Second, nil)
+	h := NewHasher(HasherOptions{Cost: cost, Concurrency: 1, QueueTimeout: time.Second})
 	if got, err := bcrypt.Cost(h.dummy()); err != nil || got != cost {
 		t.Fatalf("dummy hash cost = %d, %v; want %d", got, err, cost)
 	}
@@ -56,7 +56,7 @@ func TestHasherDummy(t *testing.T) {
 
 // bcrypt reads only 72 bytes: a longer password that starts with the right one must not match.
 func TestHasherRefusesOverlongPassword(t *testing.T) {
-	h := NewHasher(bcrypt.MinCost, 1, time.Second, nil)
+	h := NewHasher(HasherOptions{Cost: bcrypt.MinCost, Concurrency: 1, QueueTimeout: time.Second})
 	password := strings.Repeat("a1", MaxPasswordBytes/2)
 	hash, err := h.Hash(context.Background(), password)
 	if err != nil {
