@@ -23,10 +23,14 @@ func AccessLog(logger *slog.Logger, clientIP func(*fiber.Ctx) netip.Addr) fiber.
 		if status >= 500 {
 			level = slog.LevelError
 		}
-		if !logger.Enabled(context.Background(), level) {
+		ctx := context.Background()
+		if !logger.Enabled(ctx, level) {
 			return err
 		}
-		logger.LogAttrs(context.Background(), level, "request",
+		// A record built here (pc 0) skips the runtime.Callers that Logger.LogAttrs pays on
+		// every request for a source location this log never prints: ~1% of /auth/me's CPU.
+		record := slog.NewRecord(time.Now(), level, "request", 0)
+		record.AddAttrs(
 			slog.String("request_id", RequestIDOf(c)),
 			slog.String("method", Method(c)),
 			slog.String("route", routes.template(c)),
@@ -35,6 +39,7 @@ func AccessLog(logger *slog.Logger, clientIP func(*fiber.Ctx) netip.Addr) fiber.
 			slog.Duration("duration", time.Since(start)),
 			slog.String("ip", clientIP(c).String()),
 		)
+		_ = logger.Handler().Handle(ctx, record) // a failed log write must not fail the request
 		return err
 	}
 }
