@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -17,6 +18,7 @@ type result struct {
 	P50, P90 time.Duration
 	P99, Max time.Duration
 	Codes    map[string]int
+	RoundP99 []time.Duration // pooled runs: the p99 of each round
 }
 
 // get builds a GET target with an optional bearer token.
@@ -54,16 +56,73 @@ func openLoop(name string, t vegeta.Targeter, rate int, d time.Duration) result 
 
 func run(a *vegeta.Attacker, t vegeta.Targeter, rate vegeta.Rate, d time.Duration, name string) result {
 	var m vegeta.Metrics
+	attack(&m, a, t, rate, d, name)
+	m.Close()
+	// Over the whole attack, the wait for the last answers included.
+	return summarize(&m, name, m.Duration+m.Wait)
+}
+
+// attack sends one load and adds its answers to m.
+func attack(m *vegeta.Metrics, a *vegeta.Attacker, t vegeta.Targeter, rate vegeta.Rate, d time.Duration, name string) {
 	for res := range a.Attack(t, rate, d, name) {
 		m.Add(res)
 	}
+}
+
+// summarize turns m into a result; elapsed is the time the successes are counted over.
+func summarize(m *vegeta.Metrics, name string, elapsed time.Duration) result {
 	m.Close()
 	ok := float64(m.Requests) * m.Success
 	return result{
-		Name: name, Requests: m.Requests, Success: m.Success,
-		// Over the whole attack, the wait for the last answers included.
-		RPS: ok / (m.Duration + m.Wait).Seconds(),
+		Name: name, Requests: m.Requests, Success: m.Success, RPS: ok / elapsed.Seconds(),
 		P50: m.Latencies.P50, P90: m.Latencies.P90, P99: m.Latencies.P99, Max: m.Latencies.Max,
 		Codes: m.StatusCodes,
 	}
+}
+
+// pooled measures the same load several times (with other loads in between) and reports the
+// answers of all rounds together: a p99 over more samples, less at the mercy of one noisy second.
+type pooled struct {
+	name, load string
+	rounds     int
+	step       time.Duration
+	m          vegeta.Metrics
+	// elapsed sums each round's send time and wait for its last answers.
+	elapsed time.Duration
+	// roundP99 is each round's own p99, to tell one bad round from a steady tail.
+	roundP99 []time.Duration
+}
+
+// openLoopRound runs one fixed-rate round into p.
+func (p *pooled) openLoopRound(t vegeta.Targeter, rate int, d time.Duration) {
+	a := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Timeout(10*time.Second))
+	p.round(a, t, vegeta.Rate{Freq: rate, Per: time.Second}, d)
+	p.load = fmt.Sprintf("%d req/s", rate)
+}
+
+// closedLoopRound runs one max-rate round of workers into p.
+func (p *pooled) closedLoopRound(t vegeta.Targeter, workers uint64, d time.Duration) {
+	a := vegeta.NewAttacker(vegeta.Workers(workers), vegeta.MaxWorkers(workers), vegeta.KeepAlive(true),
+		vegeta.Connections(int(workers)), vegeta.Timeout(10*time.Second))
+	p.round(a, t, vegeta.Rate{Freq: 0}, d)
+	p.load = fmt.Sprintf("%d workers, max rate", workers)
+}
+
+func (p *pooled) round(a *vegeta.Attacker, t vegeta.Targeter, rate vegeta.Rate, d time.Duration) {
+	var round vegeta.Metrics
+	for res := range a.Attack(t, rate, d, p.name) {
+		p.m.Add(res)
+		round.Add(res)
+	}
+	round.Close()
+	p.roundP99 = append(p.roundP99, round.Latencies.P99)
+	p.elapsed += round.Duration + round.Wait
+	p.rounds, p.step = p.rounds+1, d
+}
+
+func (p *pooled) result() result {
+	r := summarize(&p.m, p.name, p.elapsed)
+	r.Load = fmt.Sprintf("%s, %d rounds of %s, pooled", p.load, p.rounds, p.step)
+	r.RoundP99 = p.roundP99
+	return r
 }

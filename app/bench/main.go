@@ -30,8 +30,9 @@ func main() {
 	flag.StringVar(&o.out, "out", "app/bench/results", "folder for report.md and chart.svg")
 	flag.IntVar(&o.users, "users", 1_000_000, "users to seed")
 	flag.DurationVar(&o.step, "step", 4*time.Second, "length of one load step")
-	flag.IntVar(&o.rounds, "rounds", 3, "alternating rounds of service vs reference")
-	flag.StringVar(&o.gomaxprocs, "gomaxprocs", "", "GOMAXPROCS of the service (empty: Go's default, the CPU count)")
+	flag.IntVar(&o.rounds, "rounds", 5, "alternating rounds of service vs reference, and of /auth/me alone vs under a login flood")
+	flag.StringVar(&o.gomaxprocs, "gomaxprocs", "", "GOMAXPROCS of the service (empty: the service's default, CPUs plus one per low-priority bcrypt slot)")
+	flag.StringVar(&o.bcryptNice, "bcrypt-nice", "", "BCRYPT_NICE of the service (empty: its default, 10; 0 runs bcrypt at normal priority)")
 	flag.Parse()
 	if o.db == "" || o.redis == "" {
 		flag.Usage()
@@ -48,6 +49,7 @@ func main() {
 type options struct {
 	bin, db, redis, out string
 	gomaxprocs          string
+	bcryptNice          string
 	users, rounds       int
 	step                time.Duration
 }

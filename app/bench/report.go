@@ -106,6 +106,14 @@ func sumRPS(rs []result) (float64, []string) {
 	return s / float64(len(rs)), each
 }
 
+func msList(ds []time.Duration) string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, ms(d))
+	}
+	return strings.Join(out, ", ")
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
 func verdict(ok bool) string {
@@ -136,7 +144,7 @@ func (r *report) write(dir string) error {
 	w("- Run: %s to %s UTC", r.Started.Format("2006-01-02 15:04:05"), r.Finished.Format("15:04:05"))
 	w("- Machine: %s", r.Machine)
 	w("- Command: `just bench` (= `go run ./app/bench -bin bin/authapi -db … -redis … -out %s -users %d -step %s -rounds %d`)", r.Options.out, r.Options.users, r.Options.step, r.Options.rounds)
-	w("- Service: `bin/authapi serve`, LOG_LEVEL=info (JSON access log written to /dev/null), metrics on, BCRYPT_COST=%d; load generator: vegeta library in the harness process, keep-alive, on the same machine", bcryptCost)
+	w("- Service: `bin/authapi serve`, LOG_LEVEL=info (JSON access log written to /dev/null), metrics on, BCRYPT_COST=%d, %s; load generator: vegeta library in the harness process, keep-alive, on the same machine", bcryptCost, r.serviceKnobs())
 	w("- Noise: the machine is shared with other jobs; every target is a ratio of figures from this run.")
 	w("")
 	w("| target | goal | figure | ratio | verdict |")
@@ -154,6 +162,8 @@ func (r *report) write(dir string) error {
 	w("Seeding %d users in SQL took %s (0 means the database was already seeded).", r.Users, r.SeedTime.Round(time.Millisecond))
 	w("")
 	w("GET /auth/me rounds (req/s): service %s; reference %s.", strings.Join(svcEach, ", "), strings.Join(refEach, ", "))
+	w("")
+	w("/auth/me p99 of each isolation round: alone %s; under the login flood %s (the verdict uses the pooled p99 of all rounds).", msList(r.MeAlone.RoundP99), msList(r.MeFlood.RoundP99))
 	w("")
 	w("CPU profile of the service under the /auth/me load (%s): `auth-me.cpu.txt` (top functions), `auth-me.cpu.pprof` (`go tool pprof bin/authapi app/bench/results/auth-me.cpu.pprof`; not committed).", r.Profiled.Load)
 	w("")
@@ -178,4 +188,16 @@ func (r *report) write(dir string) error {
 		{"p99 flood / alone (≤ 3)", isoRatio, 3}, {"deep / first page (≤ 1.5)", pageRatio, 1.5}}
 	fmt.Fprint(os.Stdout, b.String())
 	return os.WriteFile(filepath.Join(dir, "chart.svg"), []byte(chart(chartRows, ratios, r.Machine)), 0o644)
+}
+
+// serviceKnobs names the scheduling settings the service ran with.
+func (r *report) serviceKnobs() string {
+	nice, procs := "BCRYPT_NICE=10 (default)", "GOMAXPROCS default (CPUs plus one P per low-priority bcrypt slot)"
+	if r.Options.bcryptNice != "" {
+		nice = "BCRYPT_NICE=" + r.Options.bcryptNice
+	}
+	if r.Options.gomaxprocs != "" {
+		procs = "GOMAXPROCS=" + r.Options.gomaxprocs
+	}
+	return nice + ", " + procs
 }
