@@ -51,7 +51,7 @@ func FuzzAuthRequests(f *testing.F) {
 	}
 	adminAuth := "Bearer " + login.Token
 
-	f.Add([]byte(creds), "application/json")
+	f.Add(creds, "application/json")
 	f.Add([]byte(`{"email":"new@example.com","password":"abcdefgh1","role":"admin","password_hash":"$2a$04$x"}`), "application/json; charset=utf-8")
 	f.Add([]byte(`[{"email":"b@example.com","password":"abcdefgh1"},{"email":"B@example.com","password":"abcdefgh1"}]`), "application/json")
 	f.Add([]byte(`{"email":`), "application/json")

@@ -47,7 +47,7 @@ func Binary(tb testing.TB) string {
 		path := filepath.Join(dir, "authapi")
 		out, err := exec.Command("go", "build", "-o", path, "github.com/example/authapi").CombinedOutput()
 		if err != nil {
-			binaryBuild.err = fmt.Errorf("go build: %v\n%s", err, out)
+			binaryBuild.err = fmt.Errorf("go build: %w\n%s", err, out)
 			return
 		}
 		binaryBuild.path = path

@@ -34,7 +34,7 @@ func cpuProfile(admin, dir string, d time.Duration, bin string) error {
 	}
 	top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=40", bin, path).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("go tool pprof: %v: %s", err, top)
+		return fmt.Errorf("go tool pprof: %w: %s", err, top)
 	}
 	return os.WriteFile(filepath.Join(dir, "auth-me.cpu.txt"), top, 0o644)
 }

@@ -59,8 +59,9 @@ func machine() string {
 	mem := "?"
 	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
 		var kb int
-		fmt.Sscanf(strings.SplitN(string(raw), "\n", 2)[0], "MemTotal: %d kB", &kb)
-		mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+		if _, err := fmt.Sscanf(strings.SplitN(string(raw), "\n", 2)[0], "MemTotal: %d kB", &kb); err == nil {
+			mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+		}
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	return fmt.Sprintf("nproc %d, %s, %s RAM, load average at start %s", runtime.NumCPU(), cpu, mem, strings.Join(strings.Fields(string(load))[:3], " "))
