@@ -35,6 +35,16 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+# pg_reaches reports whether the postgres user can enter every directory down to $1.
+pg_reaches() {
+  id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+  local d=$1
+  while [ "$d" != / ]; do
+    runuser -u postgres -- test -x "$d" 2>/dev/null || return 1
+    d=$(dirname "$d")
+  done
+}
+
 # Postgres refuses to run as root: run it as the postgres user when we are root.
 as_pg() {
   if [ "$(id -u)" = 0 ]; then
@@ -51,18 +61,21 @@ start() {
   local bin
   bin=$(pg_bin)
   mkdir -p "$dir"
-  dir=$(cd "$dir" && pwd)
+  dir=$(cd "$dir" && pwd -P)
   chmod 755 "$dir"
-  if [ "$(id -u)" = 0 ]; then
-    # The postgres user must be able to reach the data directory.
-    local d=$dir
-    while [ "$d" != / ]; do
-      if ! runuser -u postgres -- test -x "$d" 2>/dev/null; then
-        echo "services: the postgres user cannot enter $d; use a data directory outside it" >&2
-        exit 1
-      fi
-      d=$(dirname "$d")
-    done
+  if [ "$(id -u)" = 0 ] && ! pg_reaches "$dir"; then
+    # A checkout under a private directory (/root, a mktemp -d): keep the data outside it, in
+    # a directory named after the checkout's path, and leave a symlink where it was asked for.
+    if [ -n "$(ls -A "$dir")" ]; then
+      echo "services: the postgres user cannot reach $dir; use a data directory outside it" >&2
+      exit 1
+    fi
+    local outside
+    outside=/var/tmp/authapi-data-$(printf %s "$dir" | cksum | cut -d' ' -f1)
+    mkdir -p "$outside" && chmod 755 "$outside"
+    rmdir "$dir" && ln -s "$outside" "$dir"
+    echo "services: the postgres user cannot reach $dir; data kept in $outside (symlinked)" >&2
+    dir=$outside
   fi
 
   if [ ! -f "$dir/pg/PG_VERSION" ]; then
@@ -96,7 +109,7 @@ start() {
 
 stop() {
   [ -d "$dir" ] || return 0
-  dir=$(cd "$dir" && pwd) # as_pg runs from /: the path must be absolute
+  dir=$(cd "$dir" && pwd -P) # as_pg runs from /: the path must be absolute (and real)
   local bin
   bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
   if [ -n "$bin" ] && [ -f "$dir/pg/PG_VERSION" ]; then
