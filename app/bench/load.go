@@ -39,34 +39,20 @@ func post(url, body string) vegeta.Target {
 // closedLoop sends as fast as workers allow: each worker waits for its answer before the next
 // request, so throughput is the server's capacity at that concurrency.
 func closedLoop(name string, t vegeta.Targeter, workers uint64, d time.Duration) result {
-	a := vegeta.NewAttacker(vegeta.Workers(workers), vegeta.MaxWorkers(workers), vegeta.KeepAlive(true),
-		vegeta.Connections(int(workers)), vegeta.Timeout(10*time.Second))
-	r := run(a, t, vegeta.Rate{Freq: 0}, d, name)
+	p := &pooled{name: name}
+	p.closedLoopRound(t, workers, d)
+	r := p.result()
 	r.Load = fmtLoad("%d workers, max rate, %s", workers, d)
 	return r
 }
 
 // openLoop sends at a fixed rate whatever the answers, for latency under a known load.
 func openLoop(name string, t vegeta.Targeter, rate int, d time.Duration) result {
-	a := vegeta.NewAttacker(vegeta.KeepAlive(true), vegeta.Timeout(10*time.Second))
-	r := run(a, t, vegeta.Rate{Freq: rate, Per: time.Second}, d, name)
+	p := &pooled{name: name}
+	p.openLoopRound(t, rate, d)
+	r := p.result()
 	r.Load = fmtLoad("%d req/s, %s", rate, d)
 	return r
-}
-
-func run(a *vegeta.Attacker, t vegeta.Targeter, rate vegeta.Rate, d time.Duration, name string) result {
-	var m vegeta.Metrics
-	attack(&m, a, t, rate, d, name)
-	m.Close()
-	// Over the whole attack, the wait for the last answers included.
-	return summarize(&m, name, m.Duration+m.Wait)
-}
-
-// attack sends one load and adds its answers to m.
-func attack(m *vegeta.Metrics, a *vegeta.Attacker, t vegeta.Targeter, rate vegeta.Rate, d time.Duration, name string) {
-	for res := range a.Attack(t, rate, d, name) {
-		m.Add(res)
-	}
 }
 
 // summarize turns m into a result; elapsed is the time the successes are counted over.
@@ -80,7 +66,7 @@ func summarize(m *vegeta.Metrics, name string, elapsed time.Duration) result {
 	}
 }
 
-// pooled measures the same load several times (with other loads in between) and reports the
+// pooled measures the same load one or more times (with other loads in between) and reports the
 // answers of all rounds together: a p99 over more samples, less at the mercy of one noisy second.
 type pooled struct {
 	name, load string
