@@ -120,6 +120,9 @@ func (a *App) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case runErr = <-errs:
 	}
+	// Readiness goes off before anything else, so probes stop routing traffic here while the
+	// preparation below is still being cancelled.
+	a.shuttingDown.Store(true)
 	stopPreparing()
 	<-prepared
 	shutdownErr := a.Shutdown()
