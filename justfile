@@ -116,14 +116,16 @@ down:
     docker compose -f docker/compose.yaml down
 
 # Benchmark: build, private Postgres+Redis, seed 1,000,000 users, run every scenario, write
-# app/bench/results/report.md and chart.svg. About 3 minutes on 2 cores (most of it seeding).
+# app/bench/results/report.md and chart.svg. About 4 minutes on 2 cores. Redis stays in this
+# session, so in the service's scheduling group; the harness also measures the service in a
+# session of its own (see "Scheduling groups" in the README).
 bench *ARGS: build
     #!/usr/bin/env bash
     set -euo pipefail
     dir=$(mktemp -d /tmp/authapi-bench.XXXXXX)
     trap 'docker/services.sh stop "$dir"; rm -rf "$dir"' EXIT
     pg=$(docker/freeport.sh); rd=$(docker/freeport.sh)
-    docker/services.sh start "$dir" "$pg" "$rd"
+    SERVICES_SHARE_SESSION=1 docker/services.sh start "$dir" "$pg" "$rd"
     go run ./app/bench -bin bin/authapi -out app/bench/results \
       -db "postgres://postgres:postgres@127.0.0.1:$pg/authapi?sslmode=disable" \
       -redis "redis://127.0.0.1:$rd/0" {{ARGS}}

@@ -16,7 +16,7 @@ type ratio struct {
 // chart draws p50/p90/p99 per run on a log scale, and the target ratios against their limits,
 // as a dependency-free SVG.
 func chart(rows []result, ratios []ratio, machine string) string {
-	const left, barW, rowH = 330, 520, 30
+	const left, barW, rowH = 360, 520, 34
 	height := 70 + rowH*len(rows) + 60 + rowH*len(ratios) + 30
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`, left+barW+120, height)
@@ -34,7 +34,9 @@ func chart(rows []result, ratios []ratio, machine string) string {
 	colors := []string{"#4c78a8", "#f58518", "#e45756"}
 	for i, r := range rows {
 		y := 66 + i*rowH
-		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`, y+14, html.EscapeString(r.Name+" ("+r.Load+")"))
+		// The load goes on a second, smaller line: names plus loads outgrow the label column.
+		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text><text x="10" y="%d" font-size="10" fill="#777">%s</text>`,
+			y+11, html.EscapeString(r.Name), y+24, html.EscapeString(r.Load))
 		for j, d := range []time.Duration{r.P99, r.P90, r.P50} {
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.0f" height="18" fill="%s"/>`, left, y+2, x(d)-left, colors[2-j])
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,14 +12,21 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun/driver/pgdriver"
 )
 
 // proc is a child process: the service or the reference.
 type proc struct{ cmd *exec.Cmd }
 
-func start(env []string, name string, args ...string) (*proc, error) {
+// start runs a child process. ownSession starts it in a new session (setsid): with Linux's
+// autogroup scheduling that also gives it its own share of the CPU, as a separate systemd unit
+// or container would have, so its threads' niceness no longer ranks them against other processes.
+func start(env []string, ownSession bool, name string, args ...string) (*proc, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: ownSession}
 	cmd.Stdout, cmd.Stderr = nil, os.Stderr // the access log (info) is written, then discarded
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -57,6 +66,43 @@ func (p *proc) rss() (now, peak float64) {
 		}
 	}
 	return now, peak
+}
+
+// schedGroup names the autogroup pid is scheduled in ("/autogroup-42"), or "?" without one.
+func schedGroup(pid int) string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/autogroup", pid))
+	if f := strings.Fields(string(raw)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+// schedGroups says whether autogroup scheduling is on and which group the service, a Postgres
+// backend, Redis and this harness run in: the kernel shares CPU between groups first and
+// honours niceness only inside one.
+func schedGroups(ctx context.Context, svcPid int, dsn, redisURL string) string {
+	enabled, _ := os.ReadFile("/proc/sys/kernel/sched_autogroup_enabled")
+	state := "off"
+	if strings.TrimSpace(string(enabled)) == "1" {
+		state = "on"
+	}
+	pgPid, redisPid := 0, 0
+	db := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(dsn)))
+	defer db.Close()
+	_ = db.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pgPid)
+	if opt, err := redis.ParseURL(redisURL); err == nil {
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		if info, err := rdb.Info(ctx, "server").Result(); err == nil {
+			for _, line := range strings.Split(info, "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+					redisPid, _ = strconv.Atoi(v)
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("autogroup scheduling %s; service %s, Postgres %s, Redis %s, harness %s", state,
+		schedGroup(svcPid), schedGroup(pgPid), schedGroup(redisPid), schedGroup(os.Getpid()))
 }
 
 // waitFor polls url every 2 ms until it answers 200, and returns how long that took.

@@ -30,11 +30,18 @@ type report struct {
 	BcryptCompare     time.Duration
 	CPUs              int
 	Login             result
-	MeAlone, MeFlood  result
-	Flood             result
+	Iso, IsoOwn       isolationResult
 	Million           []result
 	Exact             string
 }
+
+// isolationResult is /auth/me alone and under a login flood, with the scheduling groups it ran in.
+type isolationResult struct {
+	Alone, Flood, Logins result
+	Groups               string
+}
+
+func (i isolationResult) ratio() float64 { return float64(i.Flood.P99) / float64(i.Alone.P99) }
 
 func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
@@ -136,7 +143,7 @@ func (r *report) write(dir string) error {
 	meRatio := svc / ref
 	ceiling := float64(r.CPUs) / r.BcryptCompare.Seconds()
 	loginRatio := r.Login.RPS / ceiling
-	isoRatio := float64(r.MeFlood.P99) / float64(r.MeAlone.P99)
+	isoRatio, isoOwnRatio := r.Iso.ratio(), r.IsoOwn.ratio()
 	first, deep, stats := r.Million[0], r.Million[1], r.Million[2]
 	pageRatio := float64(deep.P50) / float64(first.P50)
 
@@ -152,7 +159,8 @@ func (r *report) write(dir string) error {
 	w("|---|---|---|---|---|")
 	w("| GET /auth/me vs bare fasthttp reference | ≥ 0.85 | service %.0f req/s, reference %.0f req/s (mean of %d alternating rounds) | %.2f | %s |", svc, ref, len(r.MeService), meRatio, verdict(meRatio >= 0.85))
 	w("| Login at the bcrypt ceiling | ≥ 0.90 | %.2f logins/s; ceiling %d CPUs ÷ %s = %.2f/s | %.2f | %s |", r.Login.RPS, r.CPUs, ms(r.BcryptCompare), ceiling, loginRatio, verdict(loginRatio >= 0.9))
-	w("| /auth/me p99 under a login flood | ≤ 3 | p99 %s alone, %s under flood | %.2f | %s |", ms(r.MeAlone.P99), ms(r.MeFlood.P99), isoRatio, verdict(isoRatio <= 3))
+	w("| /auth/me p99 under a login flood: service and Redis in the harness's session¹ | ≤ 3 | p99 %s alone, %s under flood | %.2f | %s |", ms(r.Iso.Alone.P99), ms(r.Iso.Flood.P99), isoRatio, verdict(isoRatio <= 3))
+	w("| the same, service in a session of its own¹ | ≤ 3 | p99 %s alone, %s under flood | %.2f | %s |", ms(r.IsoOwn.Alone.P99), ms(r.IsoOwn.Flood.P99), isoOwnRatio, verdict(isoOwnRatio <= 3))
 	w("| Deep keyset page vs first page (%d users) | ≤ 1.5 | median %s at row %d vs %s | %.2f | %s |", r.Users, ms(deep.P50), r.Users-1000, ms(first.P50), pageRatio, verdict(pageRatio <= 1.5))
 	w("| GET /users/stats median | < 5 ms, exact | %s; %s | — | %s |", ms(stats.P50), r.Exact, verdict(stats.P50 < 5*time.Millisecond && strings.HasPrefix(r.Exact, "exact")))
 	w("| `total` of /users as cheap | ≈ stats | first page (items + total) median %s | — | read from the same counter table |", ms(first.P50))
@@ -164,7 +172,9 @@ func (r *report) write(dir string) error {
 	w("")
 	w("GET /auth/me rounds (req/s): service %s; reference %s.", strings.Join(svcEach, ", "), strings.Join(refEach, ", "))
 	w("")
-	w("/auth/me p99 of each isolation round: alone %s; under the login flood %s (the verdict uses the pooled p99 of all rounds).", msList(r.MeAlone.RoundP99), msList(r.MeFlood.RoundP99))
+	w("¹ Scheduling groups: Linux's autogroup scheduler (on by default) gives each session one share of the CPU and ranks threads by niceness only inside a session. bcrypt runs at niceness 10, below the service's request threads, and below Redis only when Redis shares the service's session; Postgres backends always run in sessions of their own (each calls setsid). While two bcrypt threads saturate both cores, a process in another group competes with the service's whole group as an equal, so its answers to /auth/me can wait. First run: %s. Second run: %s.", r.Iso.Groups, r.IsoOwn.Groups)
+	w("")
+	w("/auth/me p99 of each isolation round, shared session: alone %s; under the login flood %s. Own session: alone %s; under the login flood %s (each verdict uses the pooled p99 of all its rounds).", msList(r.Iso.Alone.RoundP99), msList(r.Iso.Flood.RoundP99), msList(r.IsoOwn.Alone.RoundP99), msList(r.IsoOwn.Flood.RoundP99))
 	w("")
 	w("CPU profile of the service under the /auth/me load (%s): `auth-me.cpu.txt` (top functions), `auth-me.cpu.pprof` (`go tool pprof bin/authapi app/bench/results/auth-me.cpu.pprof`; not committed).", r.Profiled.Load)
 	w("")
@@ -174,7 +184,8 @@ func (r *report) write(dir string) error {
 	w("")
 	w("| run | load | requests | success | ok req/s | p50 | p90 | p99 | max | status codes |")
 	w("|---|---|---|---|---|---|---|---|---|---|")
-	all := append(append(append([]result{}, r.MeService...), r.MeRef...), r.Profiled, r.Login, r.MeAlone, r.MeFlood, r.Flood)
+	all := append(append(append([]result{}, r.MeService...), r.MeRef...), r.Profiled, r.Login, r.Iso.Alone, r.Iso.Flood, r.Iso.Logins,
+		r.IsoOwn.Alone, r.IsoOwn.Flood, r.IsoOwn.Logins)
 	all = append(all, r.Million...)
 	for _, x := range all {
 		codes, _ := json.Marshal(x.Codes)
@@ -183,10 +194,10 @@ func (r *report) write(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	chartRows := []result{r.MeService[len(r.MeService)-1], r.MeRef[len(r.MeRef)-1], r.MeAlone, r.MeFlood, r.Login}
+	chartRows := []result{r.MeService[len(r.MeService)-1], r.MeRef[len(r.MeRef)-1], r.Iso.Alone, r.Iso.Flood, r.IsoOwn.Flood, r.Login}
 	chartRows = append(chartRows, r.Million...)
 	ratios := []ratio{{"me / reference (≥ 0.85)", meRatio, 0.85}, {"login / ceiling (≥ 0.9)", loginRatio, 0.9},
-		{"p99 flood / alone (≤ 3)", isoRatio, 3}, {"deep / first page (≤ 1.5)", pageRatio, 1.5}}
+		{"p99 flood / alone, shared session (≤ 3)", isoRatio, 3}, {"p99 flood / alone, own session (≤ 3)", isoOwnRatio, 3}, {"deep / first page (≤ 1.5)", pageRatio, 1.5}}
 	fmt.Fprint(os.Stdout, b.String())
 	return os.WriteFile(filepath.Join(dir, "chart.svg"), []byte(chart(chartRows, ratios, r.Machine)), 0o644)
 }

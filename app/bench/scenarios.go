@@ -56,7 +56,7 @@ func runBench(ctx context.Context, o options) error {
 
 	// 1. Migrate (first start of the service), then seed in SQL.
 	step("migrate")
-	svc, err := start(env, o.bin, "serve")
+	svc, err := start(env, false, o.bin, "serve")
 	if err != nil {
 		return err
 	}
@@ -78,14 +78,14 @@ func runBench(ctx context.Context, o options) error {
 	// 2. Start on a migrated database: exec to /readyz 200.
 	step("start")
 	t0 := time.Now()
-	if svc, err = start(env, o.bin, "serve"); err != nil {
+	if svc, err = start(env, false, o.bin, "serve"); err != nil {
 		return err
 	}
-	defer svc.stop()
+	defer func() { svc.stop() }() // svc is replaced for the last scenario
 	if r.StartTime, err = waitFor(ready, t0, 30*time.Second); err != nil {
 		return err
 	}
-	ref, err := start(env, os.Args[0], "reference", fmt.Sprintf("127.0.0.1:%d", refPort))
+	ref, err := start(env, false, os.Args[0], "reference", fmt.Sprintf("127.0.0.1:%d", refPort))
 	if err != nil {
 		return err
 	}
@@ -140,25 +140,12 @@ func runBench(ctx context.Context, o options) error {
 	// Long enough that the first and last half-finished compares (~0.3 s each) hardly count.
 	r.Login = closedLoop("POST /auth/login", loginT, uint64(2*r.CPUs), 4*o.step)
 
-	// 5. Isolation: /auth/me p99 at a fixed rate, alone then under a login flood, alternating
-	// for as many rounds as the ratio above, each side's answers pooled into one p99.
+	// 5. Isolation: /auth/me p99 at a fixed rate, alone and under a login flood, with the
+	// service in the harness's session (and Redis too, where `just bench` started it so: one
+	// scheduling group). Scenario 7 repeats it with the service in a session of its own.
 	step("isolation")
-	alone := &pooled{name: "/auth/me alone"}
-	underFlood := &pooled{name: "/auth/me under login flood"}
-	flood := &pooled{name: "login flood"}
-	for range o.rounds {
-		alone.openLoopRound(meSvc, 200, o.step)
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			flood.closedLoopRound(loginT, uint64(4*r.CPUs), o.step+time.Second)
-		}()
-		time.Sleep(500 * time.Millisecond) // the flood fills the bcrypt slots first
-		underFlood.openLoopRound(meSvc, 200, o.step)
-		wg.Wait()
-	}
-	r.MeAlone, r.MeFlood, r.Flood = alone.result(), underFlood.result(), flood.result()
+	r.Iso = isolation(meSvc, loginT, o, r.CPUs, "shared session")
+	r.Iso.Groups = schedGroups(ctx, svc.cmd.Process.Pid, o.db, o.redis)
 
 	// 6. A million users: pages and counts, at a gentle fixed rate so each figure is a latency.
 	step("million")
@@ -180,6 +167,18 @@ func runBench(ctx context.Context, o options) error {
 		return err
 	}
 	_, r.PeakRSS = svc.rss()
+
+	// 7. Isolation again, the service restarted in a session (so a scheduling group) of its own.
+	step("isolation, own session")
+	svc.stop()
+	if svc, err = start(env, true, o.bin, "serve"); err != nil {
+		return err
+	}
+	if _, err = waitFor(ready, time.Now(), 30*time.Second); err != nil {
+		return err
+	}
+	r.IsoOwn = isolation(meSvc, loginT, o, r.CPUs, "own session")
+	r.IsoOwn.Groups = schedGroups(ctx, svc.cmd.Process.Pid, o.db, o.redis)
 	r.Finished = time.Now().UTC()
 	step("report")
 	return r.write(o.out)
@@ -229,6 +228,27 @@ func checkSame(svcURL, refURL, token string) error {
 		return fmt.Errorf("reference differs from service:\n service:   %s\n reference: %s", a, b)
 	}
 	return nil
+}
+
+// isolation measures /auth/me p99 at a fixed rate, alone then under a login flood, alternating
+// for o.rounds rounds, each side's answers pooled into one p99.
+func isolation(me, logins vegeta.Targeter, o options, cpus int, where string) isolationResult {
+	alone := &pooled{name: "/auth/me alone, " + where}
+	underFlood := &pooled{name: "/auth/me under login flood, " + where}
+	flood := &pooled{name: "login flood, " + where}
+	for range o.rounds {
+		alone.openLoopRound(me, 200, o.step)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			flood.closedLoopRound(logins, uint64(4*cpus), o.step+time.Second)
+		}()
+		time.Sleep(500 * time.Millisecond) // the flood fills the bcrypt slots first
+		underFlood.openLoopRound(me, 200, o.step)
+		wg.Wait()
+	}
+	return isolationResult{Alone: alone.result(), Flood: underFlood.result(), Logins: flood.result()}
 }
 
 // loginTargeter cycles through n seeded accounts with the right password.
