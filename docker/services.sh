@@ -7,11 +7,11 @@
 # DIR holds the data and logs. Postgres listens on 127.0.0.1 only, user postgres, password
 # postgres, with a database "authapi"; Redis on 127.0.0.1 with no persistence unless asked.
 #
-# SERVICES_SHARE_SESSION=1 keeps both in the caller's session instead of letting pg_ctl and
-# Redis's daemonize start new ones. Linux's autogroup scheduler shares CPU between sessions
-# first and ranks threads by niceness only inside a session, so `just bench` uses this to
-# measure the service's low-priority bcrypt against Redis on a two-core machine. (Postgres
-# backends call setsid themselves, so they stay in groups of their own either way.)
+# SERVICES_SHARE_SESSION=1 keeps Redis in the caller's session instead of letting --daemonize
+# start a new one. Linux's autogroup scheduler shares CPU between sessions first and ranks
+# threads by niceness only inside a session, so `just bench` uses this to measure the service's
+# low-priority bcrypt against Redis on a two-core machine. (Postgres is left alone: every
+# Postgres process calls setsid itself, so its backends run in groups of their own either way.)
 set -euo pipefail
 
 cmd=${1:?usage: services.sh start|stop DIR [PG_PORT REDIS_PORT]}
@@ -96,17 +96,9 @@ start() {
   fi
   if ! as_pg "$bin/pg_ctl" -D "$dir/pg" status >/dev/null 2>&1; then
     touch "$dir/pg.log" && { [ "$(id -u)" != 0 ] || chown postgres: "$dir/pg.log"; }
-    local pg_opts=(-p "$pg_port" -c listen_addresses=127.0.0.1 -c unix_socket_directories=''
-      -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off)
-    if [ "${SERVICES_SHARE_SESSION:-0}" = 1 ]; then
-      # The postmaster itself, in the background: pg_ctl would call setsid.
-      (as_pg nohup "$bin/postgres" -D "$dir/pg" "${pg_opts[@]}" </dev/null >>"$dir/pg.log" 2>&1 &)
-      for _ in $(seq 300); do "$bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.1; done
-      "$bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" || { cat "$dir/pg.log" >&2; exit 1; }
-    else
-      as_pg "$bin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w -t 30 -o "${pg_opts[*]}" \
-        start >/dev/null || { cat "$dir/pg.log" >&2; exit 1; }
-    fi
+    as_pg "$bin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w -t 30 \
+      -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      start >/dev/null || { cat "$dir/pg.log" >&2; exit 1; }
   fi
   PGPASSWORD=postgres "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname='authapi'" | grep -q 1 ||
