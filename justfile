@@ -6,10 +6,9 @@ set positional-arguments := false
 
 export PATH := env_var("PATH") + ":/usr/local/go/bin:" + env_var_or_default("HOME", "/root") + "/go/bin"
 
-# Development defaults; a .env file or the environment overrides them.
+# Development defaults; a .env file or the environment overrides them. DATABASE_URL and REDIS_URL
+# have none here: unset, run/dev/migrate use private instances under .data (docker/devenv.sh).
 export JWT_SECRET := env_var_or_default("JWT_SECRET", "dev-only-secret-change-me-0123456789abcdef")
-export DATABASE_URL := env_var_or_default("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:5432/authapi?sslmode=disable")
-export REDIS_URL := env_var_or_default("REDIS_URL", "redis://127.0.0.1:6379/0")
 export LOG_FORMAT := env_var_or_default("LOG_FORMAT", "text")
 
 version := `git describe --tags --always --dirty 2>/dev/null || echo dev`
@@ -22,14 +21,18 @@ default:
 build:
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version={{version}}" -o bin/authapi .
 
-# Run the service; starts local Postgres and Redis (no Docker) if none answer on the default ports.
-run: ensure-services build
-    ./bin/authapi serve
-
-# Run with hot reload: rebuild and restart on changes to .go and .sql files (installs air if missing).
-dev: ensure-services
+# Run the service on DATABASE_URL and REDIS_URL, or (unset) on private ones under .data (no Docker).
+run: build
     #!/usr/bin/env bash
     set -euo pipefail
+    services=$(just ensure-services) && eval "$services"
+    exec ./bin/authapi serve
+
+# Run with hot reload: rebuild and restart on changes to .go and .sql files (installs air if missing).
+dev:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    services=$(just ensure-services) && eval "$services"
     command -v air >/dev/null || go install github.com/air-verse/air@v1.67.4
     exec air --build.cmd "go build -o ./tmp/authapi ." --build.bin "./tmp/authapi" \
       --build.include_ext "go,sql" --build.exclude_dir "tmp,bin,.data,docker" \
@@ -87,25 +90,26 @@ fmt:
 
 # Run migrations: just migrate up|down|status|create NAME
 migrate *ARGS: build
-    ./bin/authapi migrate {{ARGS}}
+    #!/usr/bin/env bash
+    set -euo pipefail
+    services=$(just ensure-services) && eval "$services"
+    exec ./bin/authapi migrate {{ARGS}}
 
-# Start local Postgres (5432) and Redis (6379) without Docker; data under .data/ (git-ignored).
+# Start the private Postgres and Redis under .data/ (git-ignored, no Docker) on ports of their own
+# (55432 and 56379 when free), and print their URLs. A system Postgres or Redis is left alone.
 services:
-    docker/services.sh start .data 5432 6379
+    #!/usr/bin/env bash
+    set -euo pipefail
+    env -u DATABASE_URL -u REDIS_URL docker/devenv.sh .data
 
-# Stop the local services started by `just services`.
+# Stop the private services started by `just services` (or run/dev).
 services-down:
     docker/services.sh stop .data
 
-# Start the services only if nothing answers on the configured ports.
+# Print `export DATABASE_URL=… REDIS_URL=…`: the ones set, checked, or private ones under .data.
 [private]
 ensure-services:
-    #!/usr/bin/env bash
-    pg_port=$(echo "$DATABASE_URL" | sed -E 's#.*@[^:/]+:([0-9]+)/.*#\1#'); pg_port=${pg_port//[^0-9]/}
-    rd_port=$(echo "$REDIS_URL" | sed -E 's#redis://([^@]*@)?[^:/]+:([0-9]+).*#\2#'); rd_port=${rd_port//[^0-9]/}
-    up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-    if up "${pg_port:-5432}" && up "${rd_port:-6379}"; then exit 0; fi
-    docker/services.sh start .data "${pg_port:-5432}" "${rd_port:-6379}"
+    @docker/devenv.sh .data
 
 # Start the Docker Compose stack (needs a Docker engine).
 up:
@@ -131,9 +135,10 @@ bench *ARGS: build
       -redis "redis://127.0.0.1:$rd/0" {{ARGS}}
 
 # Serve the binary on free ports, check /docs renders in headless Chromium, save routes/docs/openapi-docs.png.
-docs-screenshot: ensure-services build
+docs-screenshot: build
     #!/usr/bin/env bash
     set -euo pipefail
+    services=$(just ensure-services) && eval "$services"
     command -v chromium >/dev/null || { echo "needs Debian's chromium: apt-get install chromium" >&2; exit 1; }
     port=$(docker/freeport.sh); admin=$(docker/freeport.sh); profile=$(mktemp -d)
     HOST=127.0.0.1 PORT=$port ADMIN_HOST=127.0.0.1 ADMIN_PORT=$admin LOG_LEVEL=warn ./bin/authapi serve & pid=$!

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The Postgres and Redis that `just run`, `just dev` and `just migrate` use, whatever the machine
+# already runs. Prints `export DATABASE_URL=… REDIS_URL=…` lines for the recipe to eval.
+#
+#   docker/devenv.sh DIR
+#
+# A URL the user set (environment or .env) is used as it is, after checking that it answers and
+# (with psql at hand) accepts the login. An unset one points at a private instance under DIR,
+# started if it is not running, on a port of its own chosen once and recorded in DIR/pg.port or
+# DIR/redis.port: 55432 and 56379 when free, another free port otherwise. So a system Postgres on
+# 5432 or Redis on 6379 is neither used nor in the way. Every failure is one line saying what to set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:?usage: devenv.sh DIR}
+
+fail() { echo "devenv: $*" >&2; exit 1; }
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pg_alive() { [ -f "$dir/pg/postmaster.pid" ] && kill -0 "$(head -n 1 "$dir/pg/postmaster.pid")" 2>/dev/null; }
+redis_alive() { [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; }
+
+# own_port NAME PREFERRED ALIVE prints the port of the private NAME: the one it runs on, else the
+# one recorded, else PREFERRED or any free port (recorded after the start). A recorded port that someone else
+# took while ours was stopped is replaced, so the private instance never meets a stranger.
+own_port() {
+  local file=$dir/$1.port port=""
+  if [ "$1" = pg ] && pg_alive; then
+    port=$(sed -n 4p "$dir/pg/postmaster.pid") # e.g. started by an older recipe on 5432
+  elif [ -s "$file" ]; then
+    port=$(cat "$file")
+    if ! $3 && listening "$port"; then port=""; fi
+  fi
+  if [ -z "$port" ]; then
+    port=$2
+    if listening "$port"; then port=$(docker/freeport.sh); fi
+  fi
+  echo "$port"
+}
+
+# hostport URL prints host:port of a URL (default port $2).
+hostport() {
+  local rest=${1#*://}
+  rest=${rest##*@}
+  rest=${rest%%/*}
+  rest=${rest%%\?*}
+  case $rest in
+    *:*) echo "$rest" ;;
+    "") echo "127.0.0.1:$2" ;;
+    *) echo "$rest:$2" ;;
+  esac
+}
+
+answers() { # host:port
+  (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null
+}
+
+psql_bin=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1 || true)
+
+check_user_pg() {
+  local hp
+  hp=$(hostport "$DATABASE_URL" 5432)
+  answers "$hp" || fail "nothing answers at $hp (DATABASE_URL); start that Postgres, fix DATABASE_URL in .env, or unset it to use a private one under $dir"
+  if [ -n "$psql_bin" ]; then
+    local err
+    err=$("$psql_bin" "$DATABASE_URL" -tAqc 'SELECT 1' 2>&1 >/dev/null | head -n 1) ||
+      fail "DATABASE_URL ($hp) refuses the login: ${err#psql: } — fix DATABASE_URL in .env, or unset it to use a private Postgres under $dir"
+  fi
+}
+
+check_user_redis() {
+  local hp
+  hp=$(hostport "$REDIS_URL" 6379)
+  answers "$hp" || fail "nothing answers at $hp (REDIS_URL); start that Redis, fix REDIS_URL in .env, or unset it to use a private one under $dir"
+  if command -v redis-cli >/dev/null; then
+    local out
+    out=$(redis-cli -u "$REDIS_URL" ping 2>&1 | head -n 1)
+    [ "$out" = PONG ] || fail "REDIS_URL ($hp) does not answer PING: $out — fix REDIS_URL in .env, or unset it to use a private Redis under $dir"
+  fi
+}
+
+pg_port="" redis_port=""
+if [ -n "${DATABASE_URL:-}" ]; then check_user_pg; else pg_port=$(own_port pg 55432 pg_alive); fi
+if [ -n "${REDIS_URL:-}" ]; then check_user_redis; else redis_port=$(own_port redis 56379 redis_alive); fi
+
+if [ -n "$pg_port" ] || [ -n "$redis_port" ]; then
+  # services.sh starts whichever of the two is not running. When the user provides one of them,
+  # its private twin starts too, idle on a port of its own: simpler than a second start path.
+  pg=${pg_port:-$(own_port pg 55432 pg_alive)} rd=${redis_port:-$(own_port redis 56379 redis_alive)}
+  # (Nothing is written under DIR before services.sh runs: it may move an empty DIR elsewhere.)
+  log=$(mktemp)
+  if ! docker/services.sh start "$dir" "$pg" "$rd" >/dev/null 2>"$log"; then
+    fail "could not start the private services under $dir: $(grep -m1 -iE 'error|fatal|missing|cannot' "$log" || tail -n 1 "$log"); or set DATABASE_URL and REDIS_URL to running ones"
+  fi
+  rm -f "$log"
+  echo "$pg" >"$dir/pg.port"
+  echo "$rd" >"$dir/redis.port"
+fi
+
+if [ -n "$pg_port" ]; then DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$pg_port/authapi?sslmode=disable"; fi
+if [ -n "$redis_port" ]; then REDIS_URL="redis://127.0.0.1:$redis_port/0"; fi
+printf 'export DATABASE_URL=%q\nexport REDIS_URL=%q\n' "$DATABASE_URL" "$REDIS_URL"
