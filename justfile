@@ -84,6 +84,14 @@ lint:
     golangci-lint run ./...
     cd docker/deploycheck && golangci-lint run --config ../../.golangci.yml ./...
 
+# Lint routes/openapi.json with redocly's recommended rules (redocly.yaml); installs the pinned CLI.
+lint-openapi:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    want=2.77.0
+    [ "$(redocly --version 2>/dev/null | head -n 1)" = "$want" ] || npm install -g --silent --no-fund --no-audit "@redocly/cli@$want" >/dev/null
+    REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true redocly lint --format=stylish
+
 # Format the code.
 fmt:
     gofmt -w .

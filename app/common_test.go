@@ -79,6 +79,35 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
+// The body limit holds on the routes that take no body too: that 413 is their 4XX in
+// openapi.json (redocly's recommended rules want one on every operation).
+func TestBodyLimitOnBodilessRoutes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, map[string]string{"BODY_LIMIT_BYTES": "2048"})
+	contract, err := apptest.LoadContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := apptest.Serve(t, e.app.Public())
+	for _, path := range []string{"/healthz", "/openapi.json", "/docs", "/docs/redoc.standalone.js"} {
+		if contract.Doc().Paths.Find(path).Get.Responses.Status(http.StatusRequestEntityTooLarge) == nil {
+			t.Fatalf("openapi.json: GET %s lists no 413", path)
+		}
+		req, err := http.NewRequest(http.MethodGet, base+path, strings.NewReader(strings.Repeat("x", 4096)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		httpResp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(httpResp.Body)
+		httpResp.Body.Close()
+		wantError(t, apptest.Response{Status: httpResp.StatusCode, Header: httpResp.Header, Body: raw},
+			http.StatusRequestEntityTooLarge, "payload_too_large")
+	}
+}
+
 func TestPublicHealthz(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)

@@ -63,7 +63,7 @@ check_user_pg() {
   if [ -n "$psql_bin" ]; then
     local err
     err=$("$psql_bin" "$DATABASE_URL" -tAqc 'SELECT 1' 2>&1 >/dev/null | head -n 1) ||
-      fail "DATABASE_URL ($hp) refuses the login: ${err#psql: } — fix DATABASE_URL in .env, or unset it to use a private Postgres under $dir"
+      fail "DATABASE_URL ($hp) refuses the login: ${err#*error: } — fix DATABASE_URL in .env, or unset it to use a private Postgres under $dir"
   fi
 }
 
