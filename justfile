@@ -92,6 +92,10 @@ lint-openapi:
     [ "$(redocly --version 2>/dev/null | head -n 1)" = "$want" ] || npm install -g --silent --no-fund --no-audit "@redocly/cli@$want" >/dev/null
     REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true redocly lint --format=stylish
 
+# Regenerate the settings table (config/README.md) and .env.example from config/settings.go.
+config-docs:
+    go test ./config -run '^TestSettingsDocs$' -count=1 -update
+
 # Format the code.
 fmt:
     gofmt -w .

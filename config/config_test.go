@@ -99,29 +99,3 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
-
-// TestEnvExample keeps .env.example and the settings table in step: every variable is listed
-// with its default.
-func TestEnvExample(t *testing.T) {
-	raw, err := os.ReadFile("../.env.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listed := map[string]string{}
-	for _, line := range strings.Split(string(raw), "\n") {
-		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "#"))
-		if name, value, ok := strings.Cut(line, "="); ok && !strings.Contains(name, " ") {
-			listed[name] = value
-		}
-	}
-	for _, s := range Settings {
-		value, ok := listed[s.Name]
-		if !ok {
-			t.Errorf(".env.example does not list %s", s.Name)
-			continue
-		}
-		if s.Name != "JWT_SECRET" && value != s.Default {
-			t.Errorf(".env.example: %s=%s, default is %q", s.Name, value, s.Default)
-		}
-	}
-}
