@@ -7,8 +7,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/example/authapi/app/apptest"
 )
 
 // drainResult is one request of the drain test's load.
@@ -23,19 +21,13 @@ type drainResult struct {
 // turns 503 as the drain starts and stays so, and the process exits 0 within SHUTDOWN_TIMEOUT.
 func TestProcessGracefulDrain(t *testing.T) {
 	const shutdownTimeout = 5 * time.Second
-	rd := apptest.StartRedis(t)
-	p := startProc(t, map[string]string{
-		"DATABASE_URL":         apptest.MustCreateDatabase(t),
-		"REDIS_URL":            rd.URL(),
+	f := startFaultEnv(t, faultOptions{env: map[string]string{
 		"BCRYPT_COST":          "12", // a login stays in flight for a few hundred ms
 		"BCRYPT_CONCURRENCY":   "8",
 		"BCRYPT_QUEUE_TIMEOUT": "30s",
 		"SHUTDOWN_TIMEOUT":     shutdownTimeout.String(),
-	})
-	p.WaitReady(30 * time.Second)
-	email := randomEmail()
-	p.register(email)
-	token := p.login(email)
+	}})
+	p, email, token := f.proc, f.email, f.token
 
 	var (
 		mu      sync.Mutex

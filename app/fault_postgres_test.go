@@ -3,16 +3,10 @@ package app_test
 import (
 	"context"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/example/authapi/app"
-	"github.com/example/authapi/app/apptest"
-	"github.com/example/authapi/config"
 )
 
 // TestProcessPostgresOutage: Postgres goes away under a running binary (new connections refused,
@@ -20,20 +14,8 @@ import (
 // contract's body, never 500; it recovers on its own when Postgres returns; and every
 // registration that was answered 201 is in the database afterwards.
 func TestProcessPostgresOutage(t *testing.T) {
-	dbURL := apptest.MustCreateDatabase(t)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pg := apptest.NewGate(t, u.Host)
-	pg.Open()
-	u.Host = "127.0.0.1:" + strconv.Itoa(pg.Port)
-	rd := apptest.StartRedis(t)
-	p := startProc(t, map[string]string{"DATABASE_URL": u.String(), "REDIS_URL": rd.URL(), "DB_TIMEOUT": "1s"})
-	p.WaitReady(30 * time.Second)
-	email := randomEmail()
-	p.register(email)
-	token := p.login(email)
+	f := startFaultEnv(t, faultOptions{gatePostgres: true, env: map[string]string{"DB_TIMEOUT": "1s"}})
+	p, pg, email, token := f.proc, f.pg, f.email, f.token
 
 	// Registrations all along: before, during and after the outage.
 	var (
@@ -109,8 +91,7 @@ func TestProcessPostgresOutage(t *testing.T) {
 	if counts[http.StatusServiceUnavailable] == 0 || counts[http.StatusCreated] == 0 {
 		t.Errorf("the load did not see both the outage and normal service: %v", counts)
 	}
-	db := app.OpenDB(config.DB{URL: dbURL, MaxConnections: 1, QueryTimeout: 5 * time.Second})
-	defer db.Close()
+	db := mustOpenDirect(t, f.dbURL)
 	for _, e := range created {
 		var n int
 		if err := db.QueryRowContext(context.Background(), "SELECT count(*) FROM users WHERE email = ?", e).Scan(&n); err != nil {

@@ -125,12 +125,8 @@ func wantRedisDown(p proc, token string) time.Duration {
 // TestProcessRedisKilledAndRestarted: Redis dies under a running binary, then comes back on the
 // same port. The service fails closed meanwhile and recovers without a restart of its own.
 func TestProcessRedisKilledAndRestarted(t *testing.T) {
-	rd := apptest.StartRedis(t)
-	p := startProc(t, map[string]string{"DATABASE_URL": apptest.MustCreateDatabase(t), "REDIS_URL": rd.URL()})
-	p.WaitReady(30 * time.Second)
-	email := randomEmail()
-	p.register(email)
-	token := p.login(email)
+	f := startFaultEnv(t, faultOptions{})
+	p, rd, email, token := f.proc, f.redis, f.email, f.token
 
 	rd.Kill()
 	slowest := wantRedisDown(p, token)
@@ -158,12 +154,8 @@ func TestProcessRedisKilledAndRestarted(t *testing.T) {
 
 // TestProcessRedisPersistentRestart: with appendonly yes, live tokens survive a Redis restart.
 func TestProcessRedisPersistentRestart(t *testing.T) {
-	rd := apptest.StartRedis(t, "--appendonly", "yes", "--appendfsync", "always")
-	p := startProc(t, map[string]string{"DATABASE_URL": apptest.MustCreateDatabase(t), "REDIS_URL": rd.URL()})
-	p.WaitReady(30 * time.Second)
-	email := randomEmail()
-	p.register(email)
-	token := p.login(email)
+	f := startFaultEnv(t, faultOptions{redisArgs: []string{"--appendonly", "yes", "--appendfsync", "always"}})
+	p, rd, token := f.proc, f.redis, f.token
 
 	rd.Kill()
 	rd.Start()
@@ -176,12 +168,8 @@ func TestProcessRedisPersistentRestart(t *testing.T) {
 // TestProcessRedisHung: a Redis that accepts connections but never answers (SIGSTOP) turns into
 // fast 503s, bounded by REDIS_TIMEOUT, and the service recovers after SIGCONT.
 func TestProcessRedisHung(t *testing.T) {
-	rd := apptest.StartRedis(t)
-	p := startProc(t, map[string]string{"DATABASE_URL": apptest.MustCreateDatabase(t), "REDIS_URL": rd.URL(), "REDIS_TIMEOUT": "500ms"})
-	p.WaitReady(30 * time.Second)
-	email := randomEmail()
-	p.register(email)
-	token := p.login(email)
+	f := startFaultEnv(t, faultOptions{env: map[string]string{"REDIS_TIMEOUT": "500ms"}})
+	p, rd, token := f.proc, f.redis, f.token
 
 	rd.Pause()
 	slowest := wantRedisDown(p, token)

@@ -10,10 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/example/authapi/app"
-	"github.com/example/authapi/app/apptest"
-	"github.com/example/authapi/config"
 )
 
 // TestProcessSoak runs a mixed workload (register, login, me, list, logout) at a steady rate
@@ -36,18 +32,13 @@ func TestProcessSoak(t *testing.T) {
 		}
 	}
 
-	dbURL := apptest.MustCreateDatabase(t)
-	rd := apptest.StartRedis(t)
-	p := startProc(t, map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": rd.URL(), "BCRYPT_CONCURRENCY": "4", "BCRYPT_QUEUE_TIMEOUT": "10s"})
-	p.WaitReady(30 * time.Second)
-	adminEmail := randomEmail()
-	p.register(adminEmail)
-	db := app.OpenDB(config.DB{URL: dbURL, MaxConnections: 1, QueryTimeout: 5 * time.Second})
-	if _, err := db.ExecContext(context.Background(), "UPDATE users SET role = 'admin' WHERE email = ?", adminEmail); err != nil {
+	f := startFaultEnv(t, faultOptions{env: map[string]string{"BCRYPT_CONCURRENCY": "4", "BCRYPT_QUEUE_TIMEOUT": "10s"}})
+	p := f.proc
+	db := mustOpenDirect(t, f.dbURL)
+	if _, err := db.ExecContext(context.Background(), "UPDATE users SET role = 'admin' WHERE email = ?", f.email); err != nil {
 		t.Fatalf("promote: %v", err)
 	}
-	db.Close()
-	adminToken := p.login(adminEmail)
+	adminToken := p.login(f.email) // the role is read at login
 
 	var (
 		mu        sync.Mutex

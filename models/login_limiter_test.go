@@ -10,13 +10,16 @@ import (
 	"github.com/example/authapi/models"
 )
 
-// newLimiter returns a limiter whose three counters allow max failures per window, and an
-// email and address no other test uses.
-func newLimiter(t *testing.T, limits models.LoginLimits) (*models.LoginLimiter, string, string) {
+// newLimiter returns a limiter with the given account+address and account rules (the address
+// rule out of the way), and an email and address no other test uses.
+func newLimiter(t *testing.T, accountAddr, account models.LimitRule) (*models.LoginLimiter, string, string) {
 	t.Helper()
-	return models.NewLoginLimiter(mustRedis(t), limits, storeTimeout),
-		apptest.RandomName("limit") + "@example.com", apptest.RandomName("addr-")
+	limits := models.LoginLimits{AccountAddr: accountAddr, Account: account, Addr: models.LimitRule{Max: 1000, Window: time.Hour}}
+	return models.NewLoginLimiter(mustRedis(t), limits, storeTimeout), apptest.RandomName("limit") + "@example.com", newAddr()
 }
+
+// newAddr returns a client address no other test uses.
+func newAddr() string { return apptest.RandomName("addr-") }
 
 // reserve counts one failed attempt and returns the refusal, if any.
 func reserve(t *testing.T, l *models.LoginLimiter, email, addr string) error {
@@ -31,12 +34,12 @@ func reserve(t *testing.T, l *models.LoginLimiter, email, addr string) error {
 func TestLoginLimiter(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	wide := models.LimitRule{Max: 1000, Window: time.Hour}
+	hour := func(limit int) models.LimitRule { return models.LimitRule{Max: limit, Window: time.Hour} }
 
 	t.Run("RefusedPastMaxUntilTheWindowEnds", func(t *testing.T) {
 		t.Parallel()
 		rule := models.LimitRule{Max: 2, Window: time.Second}
-		l, email, addr := newLimiter(t, models.LoginLimits{AccountAddr: rule, Account: wide, Addr: wide})
+		l, email, addr := newLimiter(t, rule, hour(1000))
 		for i := range rule.Max {
 			if err := reserve(t, l, email, addr); err != nil {
 				t.Fatalf("attempt %d refused: %v", i+1, err)
@@ -47,7 +50,7 @@ func TestLoginLimiter(t *testing.T) {
 		if !errors.As(err, &e) || e.RetryAfter <= 0 || e.RetryAfter > rule.Window {
 			t.Fatalf("attempt past max: %v, want rate_limited with 0 < RetryAfter <= %s", err, rule.Window)
 		}
-		if err := reserve(t, l, email, "198.51.100.7"); err != nil {
+		if err := reserve(t, l, email, newAddr()); err != nil {
 			t.Fatalf("the same account from another address was refused: %v", err)
 		}
 		time.Sleep(rule.Window + 200*time.Millisecond)
@@ -57,8 +60,7 @@ func TestLoginLimiter(t *testing.T) {
 	})
 	t.Run("CancelGivesTheAttemptBack", func(t *testing.T) {
 		t.Parallel()
-		rule := models.LimitRule{Max: 1, Window: time.Hour}
-		l, email, addr := newLimiter(t, models.LoginLimits{AccountAddr: rule, Account: wide, Addr: wide})
+		l, email, addr := newLimiter(t, hour(1), hour(1000))
 		for range 3 {
 			r, err := l.Reserve(ctx, email, addr)
 			apptest.Must(t, err, "reserve")
@@ -70,29 +72,22 @@ func TestLoginLimiter(t *testing.T) {
 	})
 	t.Run("SucceedClearsAccountAddrOnly", func(t *testing.T) {
 		t.Parallel()
-		l, email, addr := newLimiter(t, models.LoginLimits{
-			AccountAddr: models.LimitRule{Max: 2, Window: time.Hour},
-			Account:     models.LimitRule{Max: 3, Window: time.Hour},
-			Addr:        wide,
-		})
+		l, email, addr := newLimiter(t, hour(2), hour(3))
 		apptest.Must(t, reserve(t, l, email, addr), "failure 1")
 		apptest.Must(t, reserve(t, l, email, addr), "failure 2")
-		r, err := l.Reserve(ctx, email, "198.51.100.8") // the right password, from elsewhere
+		elsewhere := newAddr()
+		r, err := l.Reserve(ctx, email, elsewhere) // the right password, from elsewhere
 		apptest.Must(t, err, "reserve")
 		apptest.Must(t, r.Succeed(ctx), "succeed")
 		// The account counter keeps its two failures: one more is allowed, then none.
-		apptest.Must(t, reserve(t, l, email, "198.51.100.8"), "failure 3")
-		if err := reserve(t, l, email, "198.51.100.9"); err == nil {
+		apptest.Must(t, reserve(t, l, email, elsewhere), "failure 3")
+		if err := reserve(t, l, email, newAddr()); err == nil {
 			t.Fatal("account counter forgot the failures before a success")
 		}
 	})
 	t.Run("RefusalIsNotCounted", func(t *testing.T) {
 		t.Parallel()
-		l, email, addr := newLimiter(t, models.LoginLimits{
-			AccountAddr: models.LimitRule{Max: 1, Window: time.Hour},
-			Account:     models.LimitRule{Max: 3, Window: time.Hour},
-			Addr:        wide,
-		})
+		l, email, addr := newLimiter(t, hour(1), hour(3))
 		apptest.Must(t, reserve(t, l, email, addr), "failure 1")
 		for range 5 {
 			if err := reserve(t, l, email, addr); err == nil {
@@ -100,7 +95,7 @@ func TestLoginLimiter(t *testing.T) {
 			}
 		}
 		// Only the one real failure reached the account counter.
-		apptest.Must(t, reserve(t, l, email, "198.51.100.10"), "failure 2")
-		apptest.Must(t, reserve(t, l, email, "198.51.100.11"), "failure 3")
+		apptest.Must(t, reserve(t, l, email, newAddr()), "failure 2")
+		apptest.Must(t, reserve(t, l, email, newAddr()), "failure 3")
 	})
 }

@@ -25,8 +25,8 @@ import (
 // Secret is the JWT secret of test apps.
 const Secret = "test-secret-0123456789-abcdefghijklmnop"
 
-const howToStart = `start them with "just services" and export TEST_DATABASE_URL and TEST_REDIS_URL,
-or run the whole suite with "just test", which starts private instances itself`
+const howToStart = `run the tests with "just test", which starts private instances itself, or start them
+with "just services" and export TEST_DATABASE_URL and TEST_REDIS_URL as the URLs it prints`
 
 // DatabaseURL returns TEST_DATABASE_URL (a Postgres URL whose user may create databases), or
 // fails the test saying how to get one.
