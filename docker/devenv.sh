@@ -14,14 +14,15 @@ cd "$(dirname "$0")/.."
 dir=${1:?usage: devenv.sh DIR}
 
 fail() { echo "devenv: $*" >&2; exit 1; }
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+answers() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; } # host:port
+listening() { answers "127.0.0.1:$1"; }
 
 pg_alive() { [ -f "$dir/pg/postmaster.pid" ] && kill -0 "$(head -n 1 "$dir/pg/postmaster.pid")" 2>/dev/null; }
 redis_alive() { [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; }
 
 # own_port NAME PREFERRED ALIVE prints the port of the private NAME: the one it runs on, else the
-# one recorded, else PREFERRED or any free port (recorded after the start). A recorded port that someone else
-# took while ours was stopped is replaced, so the private instance never meets a stranger.
+# one recorded, else PREFERRED or any free port (recorded after the start). A recorded port that
+# someone else took while ours was stopped is replaced: the private instance never meets a stranger.
 own_port() {
   local file=$dir/$1.port port=""
   if [ "$1" = pg ] && pg_alive; then
@@ -37,7 +38,7 @@ own_port() {
   echo "$port"
 }
 
-# hostport URL prints host:port of a URL (default port $2).
+# hostport URL DEFAULT_PORT prints the host:port of a single-host URL.
 hostport() {
   local rest=${1#*://}
   rest=${rest##*@}
@@ -50,31 +51,34 @@ hostport() {
   esac
 }
 
-answers() { # host:port
-  (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null
-}
-
 psql_bin=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1 || true)
 
+# check_user_pg logs in with psql, which understands every form of URL; without psql it can
+# only see whether the host answers.
 check_user_pg() {
-  local hp
+  local hp err
   hp=$(hostport "$DATABASE_URL" 5432)
-  answers "$hp" || fail "nothing answers at $hp (DATABASE_URL); start that Postgres, fix DATABASE_URL in .env, or unset it to use a private one under $dir"
-  if [ -n "$psql_bin" ]; then
-    local err
-    err=$("$psql_bin" "$DATABASE_URL" -tAqc 'SELECT 1' 2>&1 >/dev/null | head -n 1) ||
-      fail "DATABASE_URL ($hp) refuses the login: ${err#*error: } — fix DATABASE_URL in .env, or unset it to use a private Postgres under $dir"
+  if [ -z "$psql_bin" ]; then
+    answers "$hp" || fail "nothing answers at $hp (DATABASE_URL); start that Postgres, fix DATABASE_URL in .env, or unset it to use a private one under $dir"
+    return
   fi
+  err=$("$psql_bin" "$DATABASE_URL" -tAqc 'SELECT 1' 2>&1 >/dev/null | head -n 1) ||
+    fail "DATABASE_URL ($hp) refuses: ${err#*error: } — fix DATABASE_URL in .env, or unset it to use a private Postgres under $dir"
 }
 
+# check_user_redis pings a plain redis:// URL; TLS, unix sockets and several nodes (?addr=) are
+# left to the service's own start-up checks.
 check_user_redis() {
-  local hp
+  case $REDIS_URL in redis://*) ;; *) return ;; esac
+  case $REDIS_URL in *addr=*) return ;; esac
+  local hp out
   hp=$(hostport "$REDIS_URL" 6379)
   answers "$hp" || fail "nothing answers at $hp (REDIS_URL); start that Redis, fix REDIS_URL in .env, or unset it to use a private one under $dir"
-  if command -v redis-cli >/dev/null; then
-    local out
-    out=$(redis-cli -u "$REDIS_URL" ping 2>&1 | head -n 1)
-    [ "$out" = PONG ] || fail "REDIS_URL ($hp) does not answer PING: $out — fix REDIS_URL in .env, or unset it to use a private Redis under $dir"
+  command -v redis-cli >/dev/null || return 0
+  # redis-cli reports a refused AUTH and still sends PING: both must pass, as for the service.
+  out=$(redis-cli --no-auth-warning -u "$REDIS_URL" ping 2>&1 || true)
+  if [ "$(tail -n 1 <<<"$out")" != PONG ] || grep -q 'AUTH failed' <<<"$out"; then
+    fail "REDIS_URL ($hp) refuses: $(head -n 1 <<<"$out") — fix REDIS_URL in .env, or unset it to use a private Redis under $dir"
   fi
 }
 
