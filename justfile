@@ -38,17 +38,20 @@ dev:
       --build.include_ext "go,sql" --build.exclude_dir "tmp,bin,.data,docker" \
       --build.delay 200 --build.send_interrupt true --build.kill_delay 1s --misc.clean_on_exit true
 
-# Run all tests on private Postgres+Redis (free ports), or on TEST_DATABASE_URL+TEST_REDIS_URL.
+# Run all tests on private Postgres+Redis+PgBouncer (free ports), or on TEST_DATABASE_URL+TEST_REDIS_URL
+# (+TEST_PGBOUNCER_URL).
 test *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail
     if [ -z "${TEST_DATABASE_URL:-}" ] || [ -z "${TEST_REDIS_URL:-}" ]; then
       dir=$(mktemp -d /tmp/authapi-test.XXXXXX)
       trap 'docker/services.sh stop "$dir"; rm -rf "$dir"' EXIT
-      pg=$(docker/freeport.sh); rd=$(docker/freeport.sh)
-      docker/services.sh start "$dir" "$pg" "$rd"
+      pg=$(docker/freeport.sh); rd=$(docker/freeport.sh); pb=$(docker/freeport.sh)
+      docker/services.sh start "$dir" "$pg" "$rd" "$pb"
       export TEST_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$pg/postgres?sslmode=disable"
       export TEST_REDIS_URL="redis://127.0.0.1:$rd/0"
+      # The API tests' service reaches Postgres through PgBouncer in transaction pooling mode.
+      export TEST_PGBOUNCER_URL="postgres://postgres:postgres@127.0.0.1:$pb/postgres?sslmode=disable"
     fi
     go test -count=1 {{ARGS}} ./...
     just check-deploy

@@ -108,17 +108,21 @@ func (a *App) Run(ctx context.Context) error {
 	a.logger.Info("listening", "public", a.cfg.HTTP.Addr(), "admin", a.cfg.Admin.Addr())
 
 	prepared := make(chan struct{})
+	prepareErr := make(chan error, 1)
 	prepareCtx, stopPreparing := context.WithCancel(ctx)
 	defer stopPreparing()
 	go func() {
 		defer close(prepared)
-		a.prepare(prepareCtx)
+		if err := a.prepare(prepareCtx); err != nil {
+			prepareErr <- err
+		}
 	}()
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errs:
+	case runErr = <-prepareErr:
 	}
 	// Readiness goes off before anything else, so probes stop routing traffic here while the
 	// preparation below is still being cancelled.
@@ -138,8 +142,10 @@ func serve(app *fiber.App, addr, name string) error {
 
 // prepare waits until Postgres is reachable and the schema is current (applying migrations when
 // MIGRATE_ON_START is set), then marks the service ready. It retries with backoff, so the
-// service becomes ready on its own once its dependencies come up.
-func (a *App) prepare(ctx context.Context) {
+// service becomes ready on its own once its dependencies come up. A database that cannot hold
+// the migration lock (a transaction-pooling PgBouncer) will not get better by waiting: that is
+// returned as a configuration error.
+func (a *App) prepare(ctx context.Context) error {
 	go a.Hasher.WarmUp()
 	backoff := 100 * time.Millisecond
 	for {
@@ -147,12 +153,15 @@ func (a *App) prepare(ctx context.Context) {
 		if err == nil {
 			a.schemaReady.Store(true)
 			a.logger.Info("schema ready")
-			return
+			return nil
+		}
+		if errors.Is(err, migrations.ErrNoSession) {
+			return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 		}
 		a.logger.Warn("waiting for database schema", "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)
@@ -163,7 +172,13 @@ func (a *App) ensureSchema(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if a.cfg.DB.MigrateOnStart {
-		group, err := migrations.Up(ctx, a.DB)
+		db := a.DB
+		if a.cfg.DB.MigrateURL != "" {
+			// Two connections: the lock's session and the migrator's.
+			db = OpenDB(config.DB{URL: a.cfg.DB.MigrateURL, MaxConnections: 2, QueryTimeout: a.cfg.DB.QueryTimeout})
+			defer db.Close()
+		}
+		group, err := migrations.Up(ctx, db)
 		if err != nil {
 			return err
 		}

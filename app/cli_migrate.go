@@ -15,7 +15,10 @@ func (cli CLI) migrate(ctx context.Context, cfg config.Config, args []string) er
 	if len(args) == 0 {
 		return usageError{"migrate needs up, down, status or create NAME"}
 	}
-	db := OpenDB(cfg.DB)
+	// Migrations hold a session advisory lock: MIGRATE_DATABASE_URL, when set, bypasses PgBouncer.
+	dbCfg := cfg.DB
+	dbCfg.URL = dbCfg.MigrationURL()
+	db := OpenDB(dbCfg)
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()

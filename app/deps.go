@@ -32,11 +32,20 @@ func OpenDB(cfg config.DB) *bun.DB {
 	return bun.NewDB(sqldb, pgdialect.New())
 }
 
-// OpenRedis returns a client for REDIS_URL: a single node (redis://host:port/db), a Cluster
-// (redis://host1:port?addr=host2:port&addr=host3:port) or Sentinel
-// (redis://sentinel1:26379?master_name=mymaster&addr=…). Every call is bounded by timeout and
-// retried at most once, so a dead Redis turns into a fast 503.
+// OpenRedis returns a client for the configured topology: REDIS_CLUSTER_ADDRS (a Cluster),
+// REDIS_SENTINEL_ADDRS with REDIS_SENTINEL_MASTER (a primary watched by Sentinel), or REDIS_URL:
+// a single node (redis://host:port/db) or the older URL forms of a Cluster
+// (redis://host1:port?addr=host2:port) and of Sentinel (redis://s1:26379?master_name=m&addr=…).
+// Every call is bounded by timeout, so a dead Redis turns into a fast 503.
 func OpenRedis(cfg config.Redis) (redis.UniversalClient, error) {
+	switch {
+	case len(cfg.ClusterAddrs) > 0:
+		return newCluster(&redis.ClusterOptions{Addrs: cfg.ClusterAddrs, Password: cfg.Password}, cfg.Timeout), nil
+	case len(cfg.SentinelAddrs) > 0:
+		return newFailover(&redis.FailoverOptions{
+			MasterName: cfg.SentinelMaster, SentinelAddrs: cfg.SentinelAddrs, Password: cfg.Password,
+		}, cfg.Timeout), nil
+	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL is not a valid URL")
@@ -48,29 +57,58 @@ func OpenRedis(cfg config.Redis) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL (sentinel): %s", redactErr(err))
 		}
-		bound(cfg.Timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.ContextTimeoutEnabled, &opts.MaxRetries)
-		return redis.NewFailoverClient(opts), nil
+		return newFailover(opts, cfg.Timeout), nil
 	case len(q["addr"]) > 0:
 		opts, err := redis.ParseClusterURL(cfg.URL)
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL (cluster): %s", redactErr(err))
 		}
-		bound(cfg.Timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.ContextTimeoutEnabled, &opts.MaxRetries)
-		return redis.NewClusterClient(opts), nil
+		return newCluster(opts, cfg.Timeout), nil
 	}
 	opts, err := redis.ParseURL(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %s", redactErr(err))
 	}
-	bound(cfg.Timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.ContextTimeoutEnabled, &opts.MaxRetries)
+	if opts.Password == "" {
+		opts.Password = cfg.Password
+	}
+	bound(cfg.Timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.ContextTimeoutEnabled)
+	opts.MaxRetries = 1
 	return redis.NewClient(opts), nil
 }
 
-// bound sets the same limits on any of go-redis's option types: every wait at most timeout,
-// context deadlines honoured (off by default in go-redis), one retry.
-func bound(timeout time.Duration, dial, read, write, pool *time.Duration, contextTimeout *bool, retries *int) {
+// clusterStateReload is how stale the cluster client's slot map may get. go-redis reloads it
+// at once on MOVED, but a dead primary answers nothing, so without a short interval requests
+// for its slots would fail until the default 60 s reload, long after a replica took over.
+const clusterStateReload = time.Second
+
+// newCluster bounds a Cluster client. Writes and reads go to the primaries (ReadOnly and
+// RouteByLatency off: a replica may lag behind a logout). A command whose node fails is retried
+// on a fresh slot map up to MaxRedirects times, inside the call's deadline.
+func newCluster(opts *redis.ClusterOptions, timeout time.Duration) *redis.ClusterClient {
+	bound(timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.ContextTimeoutEnabled)
+	opts.ReadOnly, opts.RouteByLatency, opts.RouteRandomly = false, false, false
+	opts.MaxRedirects = 3
+	opts.MaxRetries = 0 // per node: none; the cluster's own loop above retries
+	opts.ClusterStateReloadInterval = clusterStateReload
+	return redis.NewClusterClient(opts)
+}
+
+// newFailover bounds a Sentinel client. It always talks to the primary (replicas may lag behind
+// a logout); on Sentinel's +switch-master it drops the old primary's connections, and every new
+// connection asks the Sentinels where the primary is, so a failover costs no restart.
+func newFailover(opts *redis.FailoverOptions, timeout time.Duration) *redis.Client {
+	bound(timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.ContextTimeoutEnabled)
+	opts.RouteByLatency, opts.RouteRandomly, opts.ReplicaOnly = false, false, false
+	opts.MaxRetries = 1
+	return redis.NewFailoverClient(opts)
+}
+
+// bound sets the same limits on any of go-redis's option types: every wait at most timeout, and
+// context deadlines honoured (off by default in go-redis).
+func bound(timeout time.Duration, dial, read, write, pool *time.Duration, contextTimeout *bool) {
 	*dial, *read, *write, *pool = timeout, timeout, timeout, timeout
-	*contextTimeout, *retries = true, 1
+	*contextTimeout = true
 }
 
 // redactErr keeps a parse error's words but not a URL it may quote (with a password in it).

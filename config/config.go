@@ -52,11 +52,31 @@ type DB struct {
 	// QueryTimeout bounds every Postgres call made for a request.
 	QueryTimeout   time.Duration
 	MigrateOnStart bool
+	// MigrateURL is a direct (session) connection for migrations, which hold an advisory lock
+	// that a PgBouncer in transaction mode would not keep; empty means URL.
+	MigrateURL string
 }
 
-// Redis configures the token whitelist and rate-limit store.
+// MigrationURL is the URL migrations connect to: MigrateURL, or else URL.
+func (d DB) MigrationURL() string {
+	if d.MigrateURL != "" {
+		return d.MigrateURL
+	}
+	return d.URL
+}
+
+// Redis configures the token whitelist and rate-limit store. Exactly one topology is set: URL
+// (one node, or the older ?addr= / ?master_name= URL forms), ClusterAddrs, or SentinelAddrs with
+// SentinelMaster.
 type Redis struct {
 	URL string
+	// ClusterAddrs are seed nodes of a Redis Cluster.
+	ClusterAddrs []string
+	// SentinelAddrs are the Sentinels watching the primary named SentinelMaster.
+	SentinelAddrs  []string
+	SentinelMaster string
+	// Password authenticates to the cluster nodes or to the primary and replicas.
+	Password string
 	// Timeout bounds every Redis call (dial, read, write) so a dead Redis turns into a fast 503.
 	Timeout time.Duration
 }

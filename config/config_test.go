@@ -99,3 +99,44 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestRedisTopology: exactly one of REDIS_URL, REDIS_CLUSTER_ADDRS and REDIS_SENTINEL_ADDRS (with
+// REDIS_SENTINEL_MASTER) is chosen; REDIS_URL at its default does not count as a choice.
+func TestRedisTopology(t *testing.T) {
+	ok := []map[string]string{
+		{},
+		{"REDIS_URL": "redis://10.0.0.1:6379/0"},
+		{"REDIS_URL": "redis://a:7000?addr=b:7001&addr=c:7002"},
+		{"REDIS_CLUSTER_ADDRS": "a:7000, b:7001,c:7002", "REDIS_PASSWORD": "pw"},
+		{"REDIS_SENTINEL_ADDRS": "s1:26379,s2:26379", "REDIS_SENTINEL_MASTER": "mymaster"},
+	}
+	for _, v := range ok {
+		v["JWT_SECRET"] = secret
+		if _, err := FromValues(v); err != nil {
+			t.Errorf("%v: %v", v, err)
+		}
+	}
+	cfg, _ := FromValues(map[string]string{"JWT_SECRET": secret, "REDIS_CLUSTER_ADDRS": "a:7000, b:7001"})
+	if len(cfg.Redis.ClusterAddrs) != 2 || cfg.Redis.ClusterAddrs[1] != "b:7001" {
+		t.Errorf("cluster addrs %q", cfg.Redis.ClusterAddrs)
+	}
+	bad := []struct {
+		values map[string]string
+		want   string
+	}{
+		{map[string]string{"REDIS_URL": "redis://x:1/0", "REDIS_CLUSTER_ADDRS": "a:1"}, "set only one Redis topology"},
+		{map[string]string{"REDIS_CLUSTER_ADDRS": "a:1", "REDIS_SENTINEL_ADDRS": "s:2", "REDIS_SENTINEL_MASTER": "m"}, "set only one Redis topology"},
+		{map[string]string{"REDIS_SENTINEL_ADDRS": "s:2"}, "REDIS_SENTINEL_MASTER: required"},
+		{map[string]string{"REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINEL_MASTER: only used with REDIS_SENTINEL_ADDRS"},
+		{map[string]string{"REDIS_CLUSTER_ADDRS": "a"}, `REDIS_CLUSTER_ADDRS: "a" is not host:port`},
+		{map[string]string{"REDIS_SENTINEL_ADDRS": "s:x", "REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINEL_ADDRS"},
+		{map[string]string{"MIGRATE_DATABASE_URL": "mysql://x@y/z"}, "MIGRATE_DATABASE_URL"},
+	}
+	for _, tc := range bad {
+		tc.values["JWT_SECRET"] = secret
+		_, err := FromValues(tc.values)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want ErrInvalid mentioning %q", tc.values, err, tc.want)
+		}
+	}
+}

@@ -78,7 +78,57 @@ func (c Config) crossChecks() []string {
 	if c.HTTP.Port != 0 && c.HTTP.Port == c.Admin.Port && c.HTTP.Host == c.Admin.Host {
 		problems = append(problems, "ADMIN_PORT: must differ from PORT")
 	}
+	return append(problems, c.Redis.topologyChecks()...)
+}
+
+// topologyChecks asks for exactly one Redis topology. REDIS_URL has a default, so it counts as
+// chosen only when it differs from that default.
+func (r Redis) topologyChecks() []string {
+	var chosen []string
+	if r.URL != "" && r.URL != defaultOf("REDIS_URL") {
+		chosen = append(chosen, "REDIS_URL")
+	}
+	if len(r.ClusterAddrs) > 0 {
+		chosen = append(chosen, "REDIS_CLUSTER_ADDRS")
+	}
+	if len(r.SentinelAddrs) > 0 {
+		chosen = append(chosen, "REDIS_SENTINEL_ADDRS")
+	}
+	var problems []string
+	if len(chosen) > 1 {
+		problems = append(problems, fmt.Sprintf("%s: set only one Redis topology (REDIS_URL, REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS)", strings.Join(chosen, ", ")))
+	}
+	if len(r.SentinelAddrs) > 0 && r.SentinelMaster == "" {
+		problems = append(problems, "REDIS_SENTINEL_MASTER: required with REDIS_SENTINEL_ADDRS (the name the Sentinels know the primary by)")
+	}
+	if len(r.SentinelAddrs) == 0 && r.SentinelMaster != "" {
+		problems = append(problems, "REDIS_SENTINEL_MASTER: only used with REDIS_SENTINEL_ADDRS, which is empty")
+	}
 	return problems
+}
+
+func defaultOf(name string) string {
+	for _, s := range Settings {
+		if s.Name == name {
+			return s.Default
+		}
+	}
+	return ""
+}
+
+// parseAddrs takes a comma-separated list of host:port.
+func parseAddrs(raw string) ([]string, error) {
+	list := parseList(raw)
+	for _, a := range list {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("%q is not host:port", a)
+		}
+		if _, err := parseInt(port, 1, 65535); err != nil {
+			return nil, fmt.Errorf("%q: port %w", a, err)
+		}
+	}
+	return list, nil
 }
 
 func joinHostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

@@ -77,9 +77,32 @@ var Settings = []Setting{
 		c.DB.MigrateOnStart, err = parseBool(raw)
 		return err
 	}},
+	{"MIGRATE_DATABASE_URL", "", "direct Postgres URL for migrations when DATABASE_URL points at PgBouncer (empty: DATABASE_URL)", func(c *Config, raw string) (err error) {
+		if raw == "" {
+			return nil
+		}
+		c.DB.MigrateURL, err = parseURL(raw, "postgres", "postgresql")
+		return err
+	}},
 	{"REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL (redis://, rediss://; ?addr= for more nodes)", func(c *Config, raw string) (err error) {
 		c.Redis.URL, err = parseURL(raw, "redis", "rediss", "unix")
 		return err
+	}},
+	{"REDIS_CLUSTER_ADDRS", "", "comma-separated host:port seeds of a Redis Cluster (instead of REDIS_URL)", func(c *Config, raw string) (err error) {
+		c.Redis.ClusterAddrs, err = parseAddrs(raw)
+		return err
+	}},
+	{"REDIS_SENTINEL_ADDRS", "", "comma-separated host:port of Redis Sentinels (instead of REDIS_URL)", func(c *Config, raw string) (err error) {
+		c.Redis.SentinelAddrs, err = parseAddrs(raw)
+		return err
+	}},
+	{"REDIS_SENTINEL_MASTER", "", "name of the primary the Sentinels watch (with REDIS_SENTINEL_ADDRS)", func(c *Config, raw string) error {
+		c.Redis.SentinelMaster = raw
+		return nil
+	}},
+	{"REDIS_PASSWORD", "", "password of the Redis nodes of REDIS_CLUSTER_ADDRS or REDIS_SENTINEL_ADDRS", func(c *Config, raw string) error {
+		c.Redis.Password = raw
+		return nil
 	}},
 	{"REDIS_TIMEOUT", "500ms", "dial/read/write deadline of each Redis call", func(c *Config, raw string) (err error) {
 		c.Redis.Timeout, err = parseDuration(raw, 10*time.Millisecond, time.Minute)

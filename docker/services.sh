@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Private Postgres and Redis without Docker: for `just services`, `just run`, `just test` and CI.
 #
-#   docker/services.sh start DIR PG_PORT REDIS_PORT   start both (installing them if missing)
-#   docker/services.sh stop DIR                       stop both
+#   docker/services.sh start DIR PG_PORT REDIS_PORT [PGBOUNCER_PORT]
+#                                                     start them (installing them if missing)
+#   docker/services.sh stop DIR                       stop them
 #
 # DIR holds the data and logs. Postgres listens on 127.0.0.1 only, user postgres, password
 # postgres, with a database "authapi"; Redis on 127.0.0.1 with no persistence unless asked.
+# With PGBOUNCER_PORT, PgBouncer listens there in transaction pooling mode in front of that
+# Postgres, for every database name (a "*" entry), same user and password (`just test` runs the
+# API tests through it).
 #
 # SERVICES_SHARE_SESSION=1 keeps Redis in the caller's session instead of letting --daemonize
 # start a new one. Linux's autogroup scheduler shares CPU between sessions first and ranks
@@ -14,7 +18,7 @@
 # Postgres process calls setsid itself, so its backends run in groups of their own either way.)
 set -euo pipefail
 
-cmd=${1:?usage: services.sh start|stop DIR [PG_PORT REDIS_PORT]}
+cmd=${1:?usage: services.sh start|stop DIR [PG_PORT REDIS_PORT [PGBOUNCER_PORT]]}
 dir=${2:?data directory required}
 
 pg_bin() {
@@ -116,6 +120,46 @@ start() {
   fi
   echo "$redis_port" > "$dir/redis.port"
   echo "services: postgres on 127.0.0.1:$pg_port, redis on 127.0.0.1:$redis_port (data in $dir)" >&2
+  if [ -n "$pgbouncer_port" ]; then start_pgbouncer "$pg_port" "$pgbouncer_port"; fi
+}
+
+# start_pgbouncer runs PgBouncer (as the postgres user: it refuses to run as root) in transaction
+# pooling mode. Servers idle for 10 s are closed, because tests create and drop many databases.
+start_pgbouncer() {
+  local pg_port=$1 port=$2 pb="$dir/pgbouncer"
+  command -v pgbouncer >/dev/null || apt_install pgbouncer
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+  mkdir -p "$pb"
+  echo '"postgres" "postgres"' > "$pb/users.txt"
+  chmod 600 "$pb/users.txt"
+  cat > "$pb/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$pg_port
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $pb/users.txt
+admin_users = postgres
+pool_mode = transaction
+max_client_conn = 900
+default_pool_size = 20
+server_idle_timeout = 10
+logfile = $pb/pgbouncer.log
+pidfile = $pb/pgbouncer.pid
+INI
+  [ "$(id -u)" = 0 ] && chown -R postgres: "$pb"
+  as_pg pgbouncer -q -d "$pb/pgbouncer.ini" || { cat "$pb/pgbouncer.log" >&2; exit 1; }
+  for _ in $(seq 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "services: pgbouncer (transaction pooling) on 127.0.0.1:$port" >&2
+      return 0
+    fi
+    sleep 0.1
+  done
+  cat "$pb/pgbouncer.log" >&2
+  exit 1
 }
 
 stop() {
@@ -126,6 +170,9 @@ stop() {
   if [ -n "$bin" ] && [ -f "$dir/pg/PG_VERSION" ]; then
     as_pg "$bin/pg_ctl" -D "$dir/pg" -m fast -w stop >/dev/null 2>&1 || true
   fi
+  if [ -f "$dir/pgbouncer/pgbouncer.pid" ]; then
+    kill "$(cat "$dir/pgbouncer/pgbouncer.pid")" 2>/dev/null || true
+  fi
   if [ -f "$dir/redis.pid" ]; then
     kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
     rm -f "$dir/redis.pid"
@@ -133,7 +180,7 @@ stop() {
 }
 
 case "$cmd" in
-  start) start "${3:-5432}" "${4:-6379}" ;;
+  start) pgbouncer_port=${5:-}; start "${3:-5432}" "${4:-6379}" ;;
   stop) stop ;;
-  *) echo "usage: services.sh start|stop DIR [PG_PORT REDIS_PORT]" >&2; exit 2 ;;
+  *) echo "usage: services.sh start|stop DIR [PG_PORT REDIS_PORT [PGBOUNCER_PORT]]" >&2; exit 2 ;;
 esac

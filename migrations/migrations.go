@@ -50,6 +50,9 @@ func WithLock(ctx context.Context, db *bun.DB, fn func(ctx context.Context) erro
 		return fmt.Errorf("migration lock connection: %w", err)
 	}
 	defer conn.Close()
+	if err := checkSession(ctx, db, conn); err != nil {
+		return err
+	}
 	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(?)", advisoryLockKey); err != nil {
 		return fmt.Errorf("take migration lock: %w", err)
 	}

@@ -110,7 +110,8 @@ func MustOpenRedis(tb testing.TB) redis.UniversalClient {
 }
 
 // Config returns a valid test configuration over dbURL and TEST_REDIS_URL, with bcrypt at its
-// minimum cost, then applies overrides (variable name → value).
+// minimum cost, then applies overrides (variable name → value). When TEST_PGBOUNCER_URL is set,
+// the service's queries go through PgBouncer and its migrations straight to Postgres.
 func Config(tb testing.TB, dbURL string, overrides map[string]string) config.Config {
 	tb.Helper()
 	values := map[string]string{
@@ -132,6 +133,7 @@ func Config(tb testing.TB, dbURL string, overrides map[string]string) config.Con
 	for k, v := range overrides {
 		values[k] = v
 	}
+	routeThroughPgBouncer(values)
 	cfg, err := config.FromValues(values)
 	if err != nil {
 		tb.Fatalf("test config: %v", err)

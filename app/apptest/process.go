@@ -183,6 +183,7 @@ type Server struct {
 
 // StartServer runs the binary with the test configuration of Config (JWT_SECRET, bcrypt cost 4,
 // …) plus env, on free ports, and kills it when the test ends. It does not wait for readiness.
+// A DATABASE_URL on the TEST_DATABASE_URL server goes through TEST_PGBOUNCER_URL when set.
 func StartServer(tb testing.TB, env map[string]string) *Server {
 	tb.Helper()
 	values := map[string]string{
@@ -205,6 +206,7 @@ func StartServer(tb testing.TB, env map[string]string) *Server {
 	for k, v := range env {
 		values[k] = v
 	}
+	routeThroughPgBouncer(values)
 	// No keep-alive: each request is its own connection, so a refused connection means "not
 	// accepted", and any other transport error is a failure of an accepted request.
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
