@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"github.com/uptrace/bun/driver/pgdriver"
 
 	"github.com/example/authapi/config"
+	"github.com/example/authapi/models"
 )
 
 // OpenDB returns a Bun handle over a pool of at most MaxConnections. It does not connect: the
@@ -118,4 +120,26 @@ func redactErr(err error) string {
 		return "invalid URL"
 	}
 	return msg
+}
+
+// redisPing returns the readiness check of rdb. On a Cluster it pings every primary of a freshly
+// loaded slot map: PING alone goes to one node, and a dead primary (its slots unserved until a
+// replica takes over) would go unnoticed.
+func redisPing(rdb redis.UniversalClient, timeout time.Duration) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		var err error
+		if cluster, ok := rdb.(*redis.ClusterClient); ok {
+			err = cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+				return node.Ping(ctx).Err()
+			})
+		} else {
+			err = rdb.Ping(ctx).Err()
+		}
+		if err != nil {
+			return models.Unavailable("redis", err)
+		}
+		return nil
+	}
 }

@@ -121,7 +121,7 @@ func (a *App) newPublicApp() *fiber.App {
 func (a *App) health() *routes.Health {
 	return &routes.Health{
 		PingPostgres: a.Users.Ping,
-		PingRedis:    a.Tokens.Ping,
+		PingRedis:    redisPing(a.Redis, a.cfg.Redis.Timeout),
 		Timeout:      healthTimeout,
 		Ready:        a.ready,
 	}
