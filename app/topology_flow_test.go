@@ -16,9 +16,10 @@ func wantTokenFlow(t *testing.T, servers ...proc) {
 	at := func(i int) proc { return servers[i%len(servers)] }
 	email := randomEmail()
 	at(0).register(email)
-	t1, t2, t3 := at(1).login(email), at(2).login(email), at(0).login(email)
+	// t1 is issued on A, used on B, logged out on B, refused on C.
+	t1, t2, t3 := at(0).login(email), at(1).login(email), at(2).login(email)
 	for i, tok := range []string{t1, t2, t3} {
-		if code, body := at(i).get(at(i).Public+"/auth/me", tok); code != http.StatusOK {
+		if code, body := at(i+1).get(at(i+1).Public+"/auth/me", tok); code != http.StatusOK {
 			t.Fatalf("/auth/me with a fresh token: %d %s", code, body)
 		}
 	}
