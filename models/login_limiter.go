@@ -81,6 +81,7 @@ func (l *LoginLimiter) Reserve(ctx context.Context, email, addr string) (*Reserv
 		return nil
 	})
 	if err != nil {
+		r.giveBack(counts)
 		return nil, Unavailable("redis", err)
 	}
 	var wait time.Duration
@@ -101,6 +102,24 @@ func (l *LoginLimiter) Reserve(ctx context.Context, email, addr string) (*Reserv
 		return nil, &Error{Code: CodeRateLimited, Message: "too many failed login attempts", RetryAfter: wait}
 	}
 	return r, nil
+}
+
+// giveBack undoes the increments that did land when the pipeline failed as a whole. On a Redis
+// Cluster the three keys live on different nodes, so while one node is down the others count:
+// without this, every 503 of a failover would leave failures nobody made, and a user retrying
+// through it would be locked out for the whole window. Best effort, on a fresh deadline (the
+// caller's may be what ran out); a count whose reply was lost cannot be told apart and stays.
+func (r *Reservation) giveBack(counts []*redis.IntCmd) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.l.timeout)
+	defer cancel()
+	_, _ = r.l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range r.keys {
+			if counts[i].Err() == nil {
+				decrIfExists.Eval(ctx, p, []string{k.key})
+			}
+		}
+		return nil
+	})
 }
 
 // Cancel takes back the counted failure: the password matched, or was never checked.

@@ -36,7 +36,8 @@ func StartCluster(tb testing.TB) *Cluster {
 	c := &Cluster{tb: tb}
 	var addrs []string
 	for range 6 {
-		n := StartRedis(tb, "--repl-diskless-sync-delay", "0", "--cluster-enabled", "yes", "--cluster-node-timeout", strconv.Itoa(int(nodeTimeout.Milliseconds())),
+		// The bus port gets a free port of its own: the default, port+10000, may be taken.
+		n := StartRedis(tb, "--repl-diskless-sync-delay", "0", "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(FreePort(tb)), "--cluster-node-timeout", strconv.Itoa(int(nodeTimeout.Milliseconds())),
 			"--cluster-config-file", "nodes.conf")
 		c.Nodes = append(c.Nodes, n)
 		addrs = append(addrs, n.Addr())
