@@ -114,7 +114,10 @@ func (r *Reservation) giveBack(counts []*redis.IntCmd) {
 	defer cancel()
 	_, _ = r.l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range r.keys {
-			if counts[i].Err() == nil {
+			// Val, not Err: when the call's deadline ends the retries, go-redis sets that
+			// error on every command of the pipeline, the answered ones too. An answered INCR
+			// is at least 1.
+			if counts[i].Val() > 0 {
 				decrIfExists.Eval(ctx, p, []string{k.key})
 			}
 		}
