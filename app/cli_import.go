@@ -88,6 +88,7 @@ func (cli CLI) usersImport(ctx context.Context, cfg config.Config, args []string
 	if *dryRun {
 		progress.line("dry run: nothing was written")
 	}
+	progress.line(fmt.Sprintf("done in %s", time.Since(progress.start).Round(100*time.Millisecond)))
 	progress.line(fmt.Sprintf("imported %d, skipped %d, failed %d", res.Imported, res.Skipped, res.Failed))
 	if res.Failed > 0 {
 		return rowsFailed{res.Failed}
@@ -166,7 +167,9 @@ func (p *importProgress) read(rows int64) {
 	p.drawn = true
 }
 
-func (p *importProgress) phase(what string) { p.line(what + "…") }
+func (p *importProgress) phase(what string) {
+	p.line(fmt.Sprintf("%s… (at %s)", what, time.Since(p.start).Round(100*time.Millisecond)))
+}
 
 func (p *importProgress) failed(f models.ImportFailure) {
 	id := f.ID

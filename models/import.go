@@ -83,8 +83,9 @@ func (im *Importer) Run(ctx context.Context, src ImportSource, dryRun bool, obs 
 		return res, Unavailable("postgres", err)
 	}
 	defer func() { _ = tx.Rollback() }() // a no-op after Commit
-	// The plan sorts the staged rows by id and by email: in memory rather than on disk.
-	if _, err := tx.ExecContext(ctx, "SET LOCAL work_mem = '64MB'"); err != nil {
+	// The plan sorts the staged rows by id and by email, and hashes the users table: in memory
+	// (a million rows take ~140 MB) rather than on disk. For this transaction only.
+	if _, err := tx.ExecContext(ctx, "SET LOCAL work_mem = '256MB'"); err != nil {
 		return res, fmt.Errorf("import: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, createStagingSQL); err != nil {

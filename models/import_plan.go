@@ -14,31 +14,32 @@ import (
 //     case-sensitive), the oldest (created_at, then id) is imported and the others fail;
 //   - a row whose email belongs to another account here fails;
 //   - the rest (reason NULL, skip false) are the candidates.
+//
+// Nested subqueries rather than CTEs: a CTE used twice is written out to disk, and the
+// planner's row estimate after filtering one is tiny, which turns the joins with users into a
+// million index probes each instead of two hash joins. Emails are grouped in the "C" collation:
+// only equality matters there, and it sorts several times faster than a linguistic one.
 const planSQL = `CREATE TEMP TABLE import_plan ON COMMIT DROP AS
-WITH ranked AS (
-	SELECT r.*, row_number() OVER (PARTITION BY r.id ORDER BY r.pos) AS id_rank,
-	       first_value(r.pos) OVER (PARTITION BY r.id ORDER BY r.pos) AS id_first
-	  FROM import_rows r
-), firsts AS (
-	SELECT f.*, first_value(f.id) OVER (PARTITION BY f.email ORDER BY f.created_at, f.id) AS winner
-	  FROM ranked f
-	 WHERE f.id_rank = 1
-)
-SELECT f.pos, f.id, f.email, f.password_hash, f.created_at, f.status,
-       here.id IS NOT NULL AS skip,
+SELECT g.pos, g.id, g.email, g.password_hash, g.created_at, g.status,
+       g.id_rank = 1 AND here.id IS NOT NULL AS skip,
        CASE
+         WHEN g.id_rank > 1 THEN 'duplicate id: row ' || g.id_first || ' has the same id'
          WHEN here.id IS NOT NULL THEN NULL
-         WHEN f.winner <> f.id THEN 'email equals, ignoring case, that of ' || f.winner || ', which is older and imported instead'
+         WHEN g.winner <> g.id THEN 'email equals, ignoring case, that of ' || g.winner || ', which is older and imported instead'
          WHEN taken.id IS NOT NULL THEN 'email already exists (another account here)'
        END AS reason
-  FROM firsts f
-  LEFT JOIN users here ON here.id = f.id
-  LEFT JOIN users taken ON lower(taken.email) = f.email
-UNION ALL
-SELECT d.pos, d.id, d.email, d.password_hash, d.created_at, d.status, false,
-       'duplicate id: row ' || d.id_first || ' has the same id'
-  FROM ranked d
- WHERE d.id_rank > 1`
+  FROM (
+	SELECT f.*,
+	       -- A repeated id (id_rank > 1) sorts last, so it never wins an email.
+	       first_value(f.id) OVER (PARTITION BY f.email COLLATE "C" ORDER BY f.id_rank > 1, f.created_at, f.id) AS winner
+	  FROM (
+		SELECT r.*, row_number() OVER w AS id_rank, first_value(r.pos) OVER w AS id_first
+		  FROM import_rows r
+		WINDOW w AS (PARTITION BY r.id ORDER BY r.pos)
+	  ) f
+  ) g
+  LEFT JOIN users here ON here.id = g.id
+  LEFT JOIN users taken ON lower(taken.email) = g.email`
 
 type importPlan struct {
 	candidates, skipped, failed int64
@@ -87,7 +88,6 @@ func insertPlanned(ctx context.Context, tx bun.Tx, candidates int64, obs ImportO
 		SELECT id, email, password_hash, status, 'user', created_at
 		  FROM import_plan
 		 WHERE reason IS NULL AND NOT skip
-		 ORDER BY created_at, id
 		ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return 0, 0, fmt.Errorf("import: insert: %w", dbError(err))
