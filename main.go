@@ -18,7 +18,7 @@ func main() {
 	// SIGTERM (Kubernetes, docker stop) and SIGINT (Ctrl-C) start a graceful shutdown.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	cli := app.CLI{Stdout: os.Stdout, Stderr: os.Stderr, Version: version}
+	cli := app.CLI{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Version: version}
 	code := cli.Main(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)

@@ -26,6 +26,9 @@ commands:
   users suspend EMAIL [--reason R] [--until RFC3339]
                                           suspend a user and revoke their tokens
   users activate EMAIL                    lift a suspension
+  users import --from-postgres URL | --file PATH|- [--dry-run]
+                                          copy users from the old service (its database or
+                                          JSON Lines); exit 1 if any row failed
   healthcheck                             ask the admin /readyz (for container health checks)
   version                                 print the version
 
@@ -39,6 +42,8 @@ func (e usageError) Error() string { return e.msg }
 
 // CLI runs the binary's subcommands.
 type CLI struct {
+	// Stdin is read by `users import --file -`; nil means os.Stdin.
+	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Version        string
 }
@@ -50,6 +55,8 @@ func (cli CLI) Main(ctx context.Context, args []string) int {
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, new(rowsFailed)):
+		return ExitFailed // the import has printed its summary as the last line
 	case errors.As(err, &uerr):
 		fmt.Fprintf(cli.Stderr, "error: %s\n\n%s", uerr.msg, usage)
 		return ExitUsage

@@ -14,8 +14,11 @@ import (
 
 // users runs the account administration commands.
 func (cli CLI) users(ctx context.Context, cfg config.Config, args []string) error {
+	if len(args) > 0 && args[0] == "import" {
+		return cli.usersImport(ctx, cfg, args[1:])
+	}
 	if len(args) < 2 {
-		return usageError{"users needs promote|suspend|activate EMAIL"}
+		return usageError{"users needs promote|suspend|activate EMAIL, or import"}
 	}
 	sub, email := args[0], args[1]
 	fs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)

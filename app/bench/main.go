@@ -33,6 +33,8 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 5, "alternating rounds of service vs reference, and of /auth/me alone vs under a login flood")
 	flag.StringVar(&o.gomaxprocs, "gomaxprocs", "", "GOMAXPROCS of the service (empty: the service's default, CPUs plus one per low-priority bcrypt slot)")
 	flag.StringVar(&o.bcryptNice, "bcrypt-nice", "", "BCRYPT_NICE of the service (empty: its default, 10; 0 runs bcrypt at normal priority)")
+	flag.IntVar(&o.importRows, "import-rows", 1_000_000, "rows of the old service's table in the import scenario")
+	flag.BoolVar(&o.importOnly, "import-only", false, "run only the bulk-insert and import scenario (app/bench/import.go)")
 	flag.Parse()
 	if o.db == "" || o.redis == "" {
 		flag.Usage()
@@ -40,6 +42,13 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
+	if o.importOnly {
+		if err := printImportBench(ctx, o); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := runBench(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -52,4 +61,6 @@ type options struct {
 	bcryptNice          string
 	users, rounds       int
 	step                time.Duration
+	importRows          int
+	importOnly          bool
 }

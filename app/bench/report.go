@@ -33,6 +33,7 @@ type report struct {
 	Iso, IsoOwn       isolationResult
 	Million           []result
 	Exact             string
+	Import            importBench
 }
 
 // isolationResult is /auth/me alone and under a login flood, with the scheduling groups it ran in.
@@ -180,6 +181,7 @@ func (r *report) write(dir string) error {
 	w("")
 	w("![latency chart](chart.svg)")
 	w("")
+	r.Import.write(w)
 	w("## Raw figures")
 	w("")
 	w("| run | load | requests | success | ok req/s | p50 | p90 | p99 | max | status codes |")

@@ -179,6 +179,12 @@ func runBench(ctx context.Context, o options) error {
 	}
 	r.IsoOwn = isolation(meSvc, loginT, o, r.CPUs, "own session")
 	r.IsoOwn.Groups = schedGroups(ctx, svc.cmd.Process.Pid, o.db, o.redis)
+	svc.stop()
+
+	// 8. Bulk writes and `users import`, in scratch databases (app/bench/import.go).
+	if r.Import, err = runImportBench(ctx, o, o.importRows, string(hash)); err != nil {
+		return err
+	}
 	r.Finished = time.Now().UTC()
 	step("report")
 	return r.write(o.out)
