@@ -84,7 +84,9 @@ check_user_redis() {
 
 pg_port="" redis_port=""
 if [ -n "${DATABASE_URL:-}" ]; then check_user_pg; else pg_port=$(own_port pg 55432 pg_alive); fi
-if [ -n "${REDIS_URL:-}" ]; then check_user_redis; else redis_port=$(own_port redis 56379 redis_alive); fi
+if [ -n "${REDIS_CLUSTER_ADDRS:-}${REDIS_SENTINEL_ADDRS:-}" ]; then
+  : # a Redis Cluster or Sentinel topology is configured: the service checks it itself at start
+elif [ -n "${REDIS_URL:-}" ]; then check_user_redis; else redis_port=$(own_port redis 56379 redis_alive); fi
 
 if [ -n "$pg_port" ] || [ -n "$redis_port" ]; then
   # services.sh starts whichever of the two is not running. When the user provides one of them,
@@ -102,4 +104,5 @@ fi
 
 if [ -n "$pg_port" ]; then DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$pg_port/authapi?sslmode=disable"; fi
 if [ -n "$redis_port" ]; then REDIS_URL="redis://127.0.0.1:$redis_port/0"; fi
-printf 'export DATABASE_URL=%q\nexport REDIS_URL=%q\n' "$DATABASE_URL" "$REDIS_URL"
+printf 'export DATABASE_URL=%q\n' "$DATABASE_URL"
+if [ -n "${REDIS_URL:-}" ]; then printf 'export REDIS_URL=%q\n' "$REDIS_URL"; fi
