@@ -28,6 +28,7 @@ type SMTPServer struct {
 
 	mu       sync.Mutex
 	srv      *smtp.Server
+	ln       net.Listener
 	accepted []Mail
 	rejected []Mail
 	reject   int // DATA commands still to refuse with a 451 after reading the message
@@ -75,7 +76,7 @@ func (s *SMTPServer) Start() {
 	srv.Domain = "localhost"
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	s.mu.Lock()
-	s.srv = srv
+	s.srv, s.ln = srv, ln
 	s.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 }
@@ -83,10 +84,13 @@ func (s *SMTPServer) Start() {
 // Stop closes the listener and every connection: new connections are refused until Start.
 func (s *SMTPServer) Stop() {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
 	s.mu.Unlock()
 	if srv != nil {
+		// The listener is closed here too: Server.Close knows only listeners that Serve has
+		// started on, and the Serve goroutine may not have run yet.
+		_ = ln.Close()
 		_ = srv.Close()
 	}
 }
