@@ -48,6 +48,10 @@ func TestMailSMTPDownDuringRegister(t *testing.T) {
 	if st, _, _ := e.outboxRow(emails[0]); st != "pending" {
 		t.Fatalf("status with SMTP down = %s", st)
 	}
+	// Mail is no dependency of readiness.
+	if resp := e.admin.Get("/readyz", ""); resp.Status != http.StatusOK {
+		t.Fatalf("/readyz with SMTP down: %d %s", resp.Status, resp.Body)
+	}
 	e.smtp.Start()
 	back := time.Now()
 	for _, email := range emails {
@@ -68,8 +72,10 @@ func TestMailSMTPDownDuringRegister(t *testing.T) {
 		}
 	}
 	fams := scrape(t, e.admin)
-	if n := counterValue(t, fams, "mail_retries_total", map[string]string{"kind": "verify"}); n < 3 {
-		t.Fatalf("mail_retries_total{kind=verify} = %v, want at least one per message", n)
+	// The first message failed at least once (waited for above); the others may have been
+	// first tried only after the server came back, on a busy machine.
+	if n := counterValue(t, fams, "mail_retries_total", map[string]string{"kind": "verify"}); n < 1 {
+		t.Fatalf("mail_retries_total{kind=verify} = %v, want the failed attempts counted", n)
 	}
 	if !strings.Contains(e.logs.String(), "mail delivery failed; will retry") {
 		t.Fatal("no log line for the failed deliveries")
