@@ -48,6 +48,10 @@ func TestMailSMTPDownDuringRegister(t *testing.T) {
 	if st, _, _ := e.outboxRow(emails[0]); st != "pending" {
 		t.Fatalf("status with SMTP down = %s", st)
 	}
+	waitFor(t, 10*time.Second, "mail_queued counting the undelivered messages", func() bool {
+		m := find(scrape(t, e.admin), "mail_queued", nil)
+		return m != nil && m.GetGauge().GetValue() == float64(len(emails))
+	})
 	// Mail is no dependency of readiness.
 	if resp := e.admin.Get("/readyz", ""); resp.Status != http.StatusOK {
 		t.Fatalf("/readyz with SMTP down: %d %s", resp.Status, resp.Body)

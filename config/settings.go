@@ -216,7 +216,7 @@ var Settings = []Setting{
 		c.Mail.BatchSize, err = parseInt(raw, 1, 1000)
 		return err
 	}},
-	{"MAIL_MAX_ATTEMPTS", "20", "delivery attempts before a message is marked failed", func(c *Config, raw string) (err error) {
+	{"MAIL_MAX_ATTEMPTS", "50", "delivery attempts before a message is marked failed (50 with the default backoff: about 7.5 hours)", func(c *Config, raw string) (err error) {
 		c.Mail.MaxAttempts, err = parseInt(raw, 1, 1000)
 		return err
 	}},
@@ -224,7 +224,7 @@ var Settings = []Setting{
 		c.Mail.RetryBase, err = parseDuration(raw, 10*time.Millisecond, time.Hour)
 		return err
 	}},
-	{"MAIL_RETRY_MAX", "1h", "longest wait between attempts", func(c *Config, raw string) (err error) {
+	{"MAIL_RETRY_MAX", "10m", "longest wait between attempts (also the longest delay after an SMTP outage ends)", func(c *Config, raw string) (err error) {
 		c.Mail.RetryMax, err = parseDuration(raw, 10*time.Millisecond, 24*time.Hour)
 		return err
 	}},
