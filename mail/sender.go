@@ -94,9 +94,9 @@ type LogSender struct {
 	Logger *slog.Logger
 }
 
-// Send logs m's recipient, subject and link.
+// Send logs m's recipient, subject and link, at warn level so that no LOG_LEVEL hides it.
 func (s LogSender) Send(_ context.Context, m Message) error {
-	s.Logger.Info("mail not sent (SMTP_URL is not set): its link follows", "to", m.To, "subject", m.Subject, "link", m.Link)
+	s.Logger.Warn("mail not sent (SMTP_URL is not set): its link follows", "to", m.To, "subject", m.Subject, "link", m.Link)
 	return nil
 }
 
