@@ -20,7 +20,7 @@ func (a *App) newMailWorker() (*mail.Worker, error) {
 	if cfg.SMTPURL == "" {
 		a.logger.Warn("SMTP_URL is not set: account mail is not sent, each message's link is logged instead (development only)")
 		sender = mail.LogSender{Logger: a.logger}
-	} else if sender, err = mail.NewSMTPSender(cfg.SMTPURL, cfg.From); err != nil {
+	} else if sender, err = mail.NewSMTPSender(cfg.SMTPURL, cfg.From, nil); err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	outbox := models.NewOutbox(a.DB, a.cfg.DB.QueryTimeout)

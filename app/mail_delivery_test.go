@@ -216,3 +216,22 @@ func TestMailTwoReplicasSendOnce(t *testing.T) {
 	}
 	t.Logf("%d messages drained by two replicas in %s (%.1f ms each); split %v", n, took, float64(took.Milliseconds())/n, sent)
 }
+
+// A permanent refusal (5xx) is not retried: the message is marked failed after one attempt.
+func TestMailPermanentRefusal(t *testing.T) {
+	t.Parallel()
+	e := newMailEnv(t, nil)
+	e.smtp.RejectNextWith(1, 550)
+	email := randomEmail()
+	e.register(email, goodPassword)
+	waitFor(t, 10*time.Second, "message marked failed", func() bool {
+		st, _, _ := e.outboxRow(email)
+		return st == "failed"
+	})
+	if _, attempts, lastError := e.outboxRow(email); attempts != 1 || !strings.Contains(lastError, "550") {
+		t.Fatalf("failed row: %d attempts, last_error %q; want one attempt and the 550", attempts, lastError)
+	}
+	if n := counterValue(t, scrape(t, e.admin), "mail_failed_total", map[string]string{"kind": "verify"}); n != 1 {
+		t.Fatalf("mail_failed_total{kind=verify} = %v", n)
+	}
+}

@@ -2,9 +2,16 @@ package apptest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"fmt"
 	"io"
+	"math/big"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -26,13 +33,15 @@ type SMTPServer struct {
 	tb   testing.TB
 	Port int
 
-	mu       sync.Mutex
-	srv      *smtp.Server
-	ln       net.Listener
-	accepted []Mail
-	rejected []Mail
-	reject   int // DATA commands still to refuse with a 451 after reading the message
-	changed  chan struct{}
+	mu         sync.Mutex
+	srv        *smtp.Server
+	ln         net.Listener
+	accepted   []Mail
+	rejected   []Mail
+	reject     int // DATA commands still to refuse after reading the message
+	rejectCode int
+	changed    chan struct{}
+	tls        *tls.Config // offered with STARTTLS when set
 }
 
 // Mail is one message as the server received it.
@@ -41,6 +50,8 @@ type Mail struct {
 	Text, HTML        string
 	Raw               []byte
 	At                time.Time
+	// TLS tells whether the message came over a connection that STARTTLS encrypted.
+	TLS bool
 }
 
 var tokenInLink = regexp.MustCompile(`#token=([A-Za-z0-9_-]{43})\b`)
@@ -62,6 +73,46 @@ func StartSMTP(tb testing.TB) *SMTPServer {
 	return s
 }
 
+// StartSMTPWithTLS starts a server that offers STARTTLS with a self-signed certificate for
+// 127.0.0.1, and returns it with a pool that trusts that certificate.
+func StartSMTPWithTLS(tb testing.TB) (*SMTPServer, *x509.CertPool) {
+	tb.Helper()
+	cert, pool := selfSigned(tb)
+	s := &SMTPServer{tb: tb, Port: FreePort(tb), changed: make(chan struct{}),
+		tls: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
+	s.Start()
+	tb.Cleanup(s.Stop)
+	return s, pool
+}
+
+func selfSigned(tb testing.TB) (tls.Certificate, *x509.CertPool) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "smtp test"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
 // URL is the SMTP_URL of the server.
 func (s *SMTPServer) URL() string { return "smtp://127.0.0.1:" + strconv.Itoa(s.Port) }
 
@@ -74,6 +125,7 @@ func (s *SMTPServer) Start() {
 	}
 	srv := smtp.NewServer(backend{s})
 	srv.Domain = "localhost"
+	srv.TLSConfig = s.tls
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	s.mu.Lock()
 	s.srv, s.ln = srv, ln
@@ -97,9 +149,13 @@ func (s *SMTPServer) Stop() {
 
 // RejectNext makes the next n messages fail with a temporary error (451) after the server has
 // read them, as a server that is overloaded does.
-func (s *SMTPServer) RejectNext(n int) {
+func (s *SMTPServer) RejectNext(n int) { s.RejectNextWith(n, 451) }
+
+// RejectNextWith makes the next n messages fail with the reply code after the server has read
+// them: 4xx is temporary, 5xx permanent (a mailbox that does not exist, a policy refusal).
+func (s *SMTPServer) RejectNextWith(n, code int) {
 	s.mu.Lock()
-	s.reject = n
+	s.reject, s.rejectCode = n, code
 	s.mu.Unlock()
 }
 
@@ -148,18 +204,21 @@ func (s *SMTPServer) WaitFor(addr string, n int, timeout time.Duration) []Mail {
 	}
 }
 
-func (s *SMTPServer) receive(from, to string, raw []byte) error {
+func (s *SMTPServer) receive(from, to string, raw []byte, overTLS bool) error {
 	m, err := parseMail(raw)
 	if err != nil {
 		return fmt.Errorf("unparsable message: %w", err)
 	}
-	m.From, m.To, m.At = from, to, time.Now()
+	m.From, m.To, m.At, m.TLS = from, to, time.Now(), overTLS
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.reject > 0 {
 		s.reject--
 		s.rejected = append(s.rejected, m)
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+		if s.rejectCode >= 500 {
+			return &smtp.SMTPError{Code: s.rejectCode, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "refused"}
+		}
+		return &smtp.SMTPError{Code: s.rejectCode, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	}
 	s.accepted = append(s.accepted, m)
 	close(s.changed)
@@ -217,10 +276,13 @@ func decodePart(r io.Reader, encoding string) (string, error) {
 
 type backend struct{ s *SMTPServer }
 
-func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{s: b.s}, nil }
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: b.s, conn: c}, nil
+}
 
 type session struct {
 	s    *SMTPServer
+	conn *smtp.Conn
 	from string
 	to   []string
 }
@@ -243,8 +305,9 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	_, overTLS := ss.conn.TLSConnectionState()
 	for _, to := range ss.to {
-		if err := ss.s.receive(ss.from, to, raw); err != nil {
+		if err := ss.s.receive(ss.from, to, raw, overTLS); err != nil {
 			return err
 		}
 	}
