@@ -272,6 +272,6 @@ func (w *Worker) backoff(attempts int) time.Duration {
 		d *= 2
 	}
 	d = min(d, max(w.opts.RetryMax, w.opts.RetryBase))
-	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) - d/10
+	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) - d/10 //nolint:gosec // spreads retries; guards nothing
 	return d + jitter
 }
