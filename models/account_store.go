@@ -88,8 +88,8 @@ func (s *AccountStore) ResetTokenUser(ctx context.Context, tokenHash []byte) (uu
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var id uuid.UUID
-	err := s.db.NewRaw(`SELECT user_id FROM mail_tokens
-		 WHERE token_hash = ? AND kind = 'reset' AND used_at IS NULL AND expires_at > clock_timestamp()`,
+	err := s.db.NewRaw(`SELECT t.user_id FROM mail_tokens t JOIN users u ON u.id = t.user_id
+		 WHERE t.token_hash = ? AND t.kind = 'reset' AND t.used_at IS NULL AND t.expires_at > clock_timestamp()`,
 		tokenHash).Scan(ctx, &id)
 	return id, tokenError(err)
 }
