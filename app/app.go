@@ -18,6 +18,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/example/authapi/config"
+	"github.com/example/authapi/mail"
 	"github.com/example/authapi/middleware"
 	"github.com/example/authapi/migrations"
 	"github.com/example/authapi/models"
@@ -38,6 +39,9 @@ type App struct {
 	Tokens  *models.TokenStore
 	Hasher  *models.Hasher
 	Metrics *middleware.Metrics
+	// Accounts holds the account lifecycle's writes; Mail delivers its outbox.
+	Accounts *models.AccountStore
+	Mail     *mail.Worker
 
 	registry *prometheus.Registry
 	public   *fiber.App
@@ -72,6 +76,10 @@ func New(cfg config.Config, logger *slog.Logger) (*App, error) {
 	}
 	a.Users = models.NewBunUserStore(a.DB, cfg.DB.QueryTimeout)
 	a.Tokens = models.NewTokenStore(rdb, cfg.Redis.Timeout)
+	a.Accounts = models.NewAccountStore(a.DB, cfg.DB.QueryTimeout)
+	if a.Mail, err = a.newMailWorker(); err != nil {
+		return nil, err
+	}
 	a.Hasher = models.NewHasher(models.HasherOptions{
 		Cost: cfg.Limits.BcryptCost, Concurrency: BcryptConcurrency(cfg.Limits), QueueTimeout: cfg.Limits.BcryptQueueTimeout,
 		Nice: nice, ObserveWait: a.Metrics.BcryptWait,
@@ -153,6 +161,7 @@ func (a *App) prepare(ctx context.Context) error {
 		if err == nil {
 			a.schemaReady.Store(true)
 			a.logger.Info("schema ready")
+			a.StartMail()
 			return nil
 		}
 		if errors.Is(err, migrations.ErrNoSession) {
@@ -210,7 +219,9 @@ func (a *App) Shutdown() error {
 	return errors.Join(errPublic, errAdmin, a.Close())
 }
 
-// Close closes the pools: Redis first, then Postgres.
+// Close stops the mail worker (it needs Postgres), then closes the pools: Redis first, then
+// Postgres.
 func (a *App) Close() error {
+	a.Mail.Stop()
 	return errors.Join(a.Redis.Close(), a.DB.Close())
 }

@@ -107,6 +107,22 @@ func (a *App) newPublicApp() *fiber.App {
 		Events:  a.Metrics.AuthEvent,
 		// Not c.IP(): Fiber takes the left-most X-Forwarded-For entry, which the client writes.
 		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
+		Accounts:   a.Accounts,
+		MailQueued: a.Mail.Notify,
+	}, protect)
+	mailLimits := a.cfg.Mail
+	routes.RegisterAccount(f, &routes.Account{
+		Users:    a.Users,
+		Accounts: a.Accounts,
+		Tokens:   a.Tokens,
+		Hasher:   a.Hasher,
+		Limiter:  limiter,
+		Requests: models.NewMailRequestLimiter(a.Redis, models.MailRequestLimits{
+			PerEmail: mailLimits.RequestMaxPerEmail, PerAddr: mailLimits.RequestMaxPerAddr, Window: mailLimits.RequestWindow,
+		}, a.cfg.Redis.Timeout),
+		MailQueued: a.Mail.Notify,
+		Events:     a.Metrics.AuthEvent,
+		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 	}, protect)
 	routes.RegisterUsers(f, &routes.Users{
 		Store:         a.Users,

@@ -16,6 +16,7 @@ type Config struct {
 	Limits Limits
 	Login  Login
 	Log    Log
+	Mail   Mail
 }
 
 // HTTP configures the public listener.
@@ -120,4 +121,28 @@ type Login struct {
 type Log struct {
 	Level  string // debug, info, warn, error
 	Format string // json or text
+}
+
+// Mail configures the account lifecycle's mail: SMTP, links, token lifetimes, the delivery
+// worker and the limits of the requests that send mail.
+type Mail struct {
+	// SMTPURL is smtp://[user:pass@]host[:port] (STARTTLS when offered) or smtps://… (TLS from
+	// the start); empty logs each message's link instead of sending it (development default).
+	SMTPURL       string
+	From          string
+	PublicBaseURL string
+	VerifyTTL     time.Duration
+	ResetTTL      time.Duration
+	// PollInterval is how often the worker looks for due messages written by other replicas
+	// or due for a retry; messages written by this process wake it at once.
+	PollInterval time.Duration
+	BatchSize    int
+	MaxAttempts  int
+	RetryBase    time.Duration
+	RetryMax     time.Duration
+	SendTimeout  time.Duration
+	// RequestMaxPerEmail and RequestMaxPerAddr bound resend and forgot requests per Window.
+	RequestMaxPerEmail int
+	RequestMaxPerAddr  int
+	RequestWindow      time.Duration
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 	"time"
 )
@@ -178,6 +179,69 @@ var Settings = []Setting{
 	}},
 	{"LOGIN_WINDOW_ADDR", "15m", "window of the address counter", func(c *Config, raw string) (err error) {
 		c.Login.AddrWindow, err = parseDuration(raw, time.Second, 24*time.Hour)
+		return err
+	}},
+	{"SMTP_URL", "", "smtp://user:pass@host:587 (STARTTLS when offered) or smtps://; empty: log each mail's link instead (development)", func(c *Config, raw string) (err error) {
+		if raw == "" {
+			return nil
+		}
+		c.Mail.SMTPURL, err = parseURL(raw, "smtp", "smtps")
+		return err
+	}},
+	{"MAIL_FROM", "no-reply@localhost", "From address of account mail", func(c *Config, raw string) error {
+		addr, err := mail.ParseAddress(raw)
+		if err != nil {
+			return fmt.Errorf("%q is not an email address", raw)
+		}
+		c.Mail.From = addr.String()
+		return nil
+	}},
+	{"PUBLIC_BASE_URL", "http://localhost:8080", "base of the links in account mail (the page that posts the token)", func(c *Config, raw string) (err error) {
+		c.Mail.PublicBaseURL, err = parseURL(strings.TrimSuffix(raw, "/"), "http", "https")
+		return err
+	}},
+	{"VERIFY_TOKEN_TTL", "24h", "lifetime of an email verification token, from its mail's delivery", func(c *Config, raw string) (err error) {
+		c.Mail.VerifyTTL, err = parseDuration(raw, time.Minute, 30*24*time.Hour)
+		return err
+	}},
+	{"RESET_TOKEN_TTL", "1h", "lifetime of a password reset token, from its mail's delivery", func(c *Config, raw string) (err error) {
+		c.Mail.ResetTTL, err = parseDuration(raw, time.Minute, 24*time.Hour)
+		return err
+	}},
+	{"MAIL_POLL_INTERVAL", "1s", "how often the mail worker looks for due messages (retries, other replicas' mail)", func(c *Config, raw string) (err error) {
+		c.Mail.PollInterval, err = parseDuration(raw, 10*time.Millisecond, time.Hour)
+		return err
+	}},
+	{"MAIL_BATCH_SIZE", "10", "messages one worker claims at once", func(c *Config, raw string) (err error) {
+		c.Mail.BatchSize, err = parseInt(raw, 1, 1000)
+		return err
+	}},
+	{"MAIL_MAX_ATTEMPTS", "50", "delivery attempts before a message is marked failed (50 with the default backoff: about 7.5 hours)", func(c *Config, raw string) (err error) {
+		c.Mail.MaxAttempts, err = parseInt(raw, 1, 1000)
+		return err
+	}},
+	{"MAIL_RETRY_BASE", "10s", "wait after the first failed attempt; doubles with each failure", func(c *Config, raw string) (err error) {
+		c.Mail.RetryBase, err = parseDuration(raw, 10*time.Millisecond, time.Hour)
+		return err
+	}},
+	{"MAIL_RETRY_MAX", "10m", "longest wait between attempts (also the longest delay after an SMTP outage ends)", func(c *Config, raw string) (err error) {
+		c.Mail.RetryMax, err = parseDuration(raw, 10*time.Millisecond, 24*time.Hour)
+		return err
+	}},
+	{"MAIL_SEND_TIMEOUT", "30s", "deadline of one SMTP delivery", func(c *Config, raw string) (err error) {
+		c.Mail.SendTimeout, err = parseDuration(raw, 100*time.Millisecond, 10*time.Minute)
+		return err
+	}},
+	{"MAIL_REQUEST_MAX_PER_EMAIL", "3", "resend or forgot requests per email per window", func(c *Config, raw string) (err error) {
+		c.Mail.RequestMaxPerEmail, err = parseInt(raw, 1, 1<<30)
+		return err
+	}},
+	{"MAIL_REQUEST_MAX_PER_ADDR", "20", "resend or forgot requests per client address per window", func(c *Config, raw string) (err error) {
+		c.Mail.RequestMaxPerAddr, err = parseInt(raw, 1, 1<<30)
+		return err
+	}},
+	{"MAIL_REQUEST_WINDOW", "1h", "window of the resend and forgot limits", func(c *Config, raw string) (err error) {
+		c.Mail.RequestWindow, err = parseDuration(raw, time.Second, 24*time.Hour)
 		return err
 	}},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, raw string) error {

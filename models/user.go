@@ -51,6 +51,9 @@ type User struct {
 	SuspendedUntil   *time.Time `bun:"suspended_until"`
 	Role             Role       `bun:"role,notnull"`
 	CreatedAt        time.Time  `bun:"created_at,notnull,default:clock_timestamp()"`
+	// EmailVerifiedAt is when the address was proven (verification, or a reset through a
+	// mailed link); nil until then. Not part of the wire shape.
+	EmailVerifiedAt *time.Time `bun:"email_verified_at"`
 }
 
 // IsSuspendedAt reports whether the account is suspended at instant now: a suspension with no

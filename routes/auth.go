@@ -23,6 +23,10 @@ type Auth struct {
 	Events  AuthEvents
 	// ClientAddr names the client for the login limits (see middleware.ClientAddr).
 	ClientAddr func(*fiber.Ctx) string
+	// Accounts writes a new user together with its verification message.
+	Accounts *models.AccountStore
+	// MailQueued wakes this process's mail delivery worker.
+	MailQueued func()
 }
 
 // RegisterAuth mounts the auth routes: register and login are open (JSON bodies only); me,
@@ -36,8 +40,8 @@ func RegisterAuth(r fiber.Router, h *Auth, protect fiber.Handler) {
 	g.Post("/logout-all", protect, h.logoutAll)
 }
 
-// register handles POST /auth/register: a new pending_verification user, 409 if the email is
-// taken in any case.
+// register handles POST /auth/register: a new pending_verification user and its verification
+// message, 409 if the email is taken in any case.
 func (h *Auth) register(c *fiber.Ctx) error {
 	email, password, err := decodeCredentials(c.Body())
 	if err != nil {
@@ -62,12 +66,14 @@ func (h *Auth) register(c *fiber.Ctx) error {
 		return err
 	}
 	u := &models.User{Email: email, PasswordHash: hash, Status: models.StatusPendingVerification, Role: models.RoleUser}
-	if err := h.Users.Create(ctx, u); err != nil {
+	// The verification message is queued in the same transaction as the user.
+	if err := h.Accounts.CreatePending(ctx, u); err != nil {
 		if models.ErrorCode(err) == models.CodeConflict {
 			h.Events("register", "conflict")
 		}
 		return err
 	}
+	h.MailQueued()
 	h.Events("register", "success")
 	return c.Status(fiber.StatusCreated).JSON(success(newUserJSON(u)))
 }

@@ -126,6 +126,19 @@ func TestCompose(t *testing.T) {
 		}
 	})
 
+	t.Run("OKMailProfile", func(t *testing.T) {
+		s := service(t, p, "mailpit")
+		if !slices.Equal(s.Profiles, []string{"mail"}) {
+			t.Errorf("mailpit profiles = %v, want [mail]: a mail catcher is for development only", s.Profiles)
+		}
+		// SMTP for the app (SMTP_URL=smtp://mailpit:1025), the web page for the developer.
+		for _, port := range []uint32{1025, 8025} {
+			if !slices.ContainsFunc(s.Ports, func(pc types.ServicePortConfig) bool { return pc.Target == port && pc.Published != "" }) {
+				t.Errorf("mailpit does not publish port %d: %+v", port, s.Ports)
+			}
+		}
+	})
+
 	t.Run("OKMonitoringProfile", func(t *testing.T) {
 		for _, name := range []string{"prometheus", "grafana"} {
 			if s := service(t, p, name); !slices.Equal(s.Profiles, []string{"monitoring"}) {

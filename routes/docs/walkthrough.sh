@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# A walkthrough of the public API with curl and jq: register -> login -> me -> logout, then the
-# admin flow. TestExamplesWalkthrough runs it against the service, so it cannot rot.
+# A walkthrough of the public API with curl and jq: register -> login -> me -> logout, the
+# account lifecycle (verify, reset, change), then the admin flow. TestExamplesWalkthrough runs it
+# against the service, so it cannot rot.
 #
 #   BASE_URL=http://localhost:8080 routes/docs/walkthrough.sh
 #   # admin flow too: promote an account first (./bin/authapi users promote EMAIL --role admin)
 #   BASE_URL=… ADMIN_EMAIL=admin@example.com ADMIN_PASSWORD=… routes/docs/walkthrough.sh
+#   # account lifecycle too (verify, reset, change): MAIL_TOKEN_CMD is a command that, run as
+#   # `$MAIL_TOKEN_CMD EMAIL N`, waits for the N-th message to EMAIL and prints the token in its link
+#   BASE_URL=… MAIL_TOKEN_CMD=… routes/docs/walkthrough.sh
 set -euo pipefail
 
 BASE_URL=${BASE_URL:-http://localhost:8080}
@@ -42,6 +46,37 @@ EXPECT=204 call POST /auth/logout "" "$TOKEN" >/dev/null
 
 echo "== me with the revoked token is 401"
 EXPECT=401 call GET /auth/me "" "$TOKEN" | jq -e '.code == "unauthorized"' >/dev/null
+
+echo "== forgot and resend answer 202 for any address"
+unknown=$(jq -nc --arg e "nobody-$EMAIL" '{email: $e}')
+EXPECT=202 call POST /auth/password/forgot "$unknown" | jq -e '.status == "accepted"' >/dev/null
+EXPECT=202 call POST /auth/verify/resend "$unknown" | jq -e '.status == "accepted"' >/dev/null
+
+echo "== verify with a token that was never sent is 400"
+EXPECT=400 call POST /auth/verify '{"token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}' | jq -e '.code == "validation_error"' >/dev/null
+
+if [ -n "${MAIL_TOKEN_CMD:-}" ]; then
+  token_body() { jq -nc --arg t "$1" '{token: $t}'; }
+  echo "== verify with the token of the verification mail"
+  tok=$($MAIL_TOKEN_CMD "$EMAIL" 1)
+  call POST /auth/verify "$(token_body "$tok")" | jq -e '.status.status == "active"' >/dev/null
+  EXPECT=400 call POST /auth/verify "$(token_body "$tok")" >/dev/null
+
+  echo "== forgot, then reset with the token of the reset mail"
+  EXPECT=202 call POST /auth/password/forgot "$(jq -nc --arg e "$EMAIL" '{email: $e}')" >/dev/null
+  tok=$($MAIL_TOKEN_CMD "$EMAIL" 2)
+  PASSWORD2=new-$PASSWORD
+  EXPECT=204 call POST /auth/password/reset "$(jq -nc --arg t "$tok" --arg p "$PASSWORD2" '{token: $t, password: $p}')" >/dev/null
+  EXPECT=401 call POST /auth/login "$creds" >/dev/null
+  TOKEN=$(call POST /auth/login "$(jq -nc --arg e "$EMAIL" --arg p "$PASSWORD2" '{email: $e, password: $p}')" | jq -er '.token')
+
+  echo "== change the password: the token used stays valid"
+  PASSWORD3=third-$PASSWORD
+  EXPECT=204 call POST /auth/password/change \
+    "$(jq -nc --arg c "$PASSWORD2" --arg n "$PASSWORD3" '{current_password: $c, new_password: $n}')" "$TOKEN" >/dev/null
+  call GET /auth/me "" "$TOKEN" | jq -e '.status.status == "active"' >/dev/null
+  call POST /auth/login "$(jq -nc --arg e "$EMAIL" --arg p "$PASSWORD3" '{email: $e, password: $p}')" >/dev/null
+fi
 
 if [ -n "${ADMIN_EMAIL:-}" ]; then
   admin=$(jq -nc --arg e "$ADMIN_EMAIL" --arg p "$ADMIN_PASSWORD" '{email: $e, password: $p}')

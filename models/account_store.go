@@ -1,0 +1,147 @@
+package models
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// AccountStore holds the account lifecycle's writes: registration with its verification
+// message, mail requests, and the single-use tokens of verification and password reset. Each
+// method is one transaction (most are one statement), under its own deadline.
+type AccountStore struct {
+	db      *bun.DB
+	timeout time.Duration
+}
+
+// NewAccountStore returns a store over db whose calls each get at most timeout.
+func NewAccountStore(db *bun.DB, timeout time.Duration) *AccountStore {
+	return &AccountStore{db: db, timeout: timeout}
+}
+
+// outboxRow is the insert shape of a mail_outbox row; the database fills the rest.
+type outboxRow struct {
+	bun.BaseModel `bun:"table:mail_outbox"`
+
+	Kind      MailKind `bun:"kind"`
+	Recipient string   `bun:"recipient"`
+}
+
+// userColumns are the users columns a User scans, for statements that RETURNING from users.
+const userColumns = "u.id, u.email, u.password_hash, u.status, u.suspension_reason, u.suspended_until, u.role, u.created_at, u.email_verified_at"
+
+// CreatePending inserts u (status and role as given) and its verification message in one
+// transaction: the user never exists without the message that lets them verify. A taken email
+// is a CodeConflict error and writes nothing.
+func (s *AccountStore) CreatePending(ctx context.Context, u *User) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		_, err := tx.NewInsert().Model(u).
+			Column("email", "password_hash", "status", "role").
+			Returning("id, created_at").
+			Exec(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.NewInsert().Model(&outboxRow{Kind: MailVerify, Recipient: u.Email}).Exec(ctx)
+		return err
+	})
+	return dbError(err)
+}
+
+// RequestMail queues a message of kind to email, whether or not an account uses it: the
+// request costs the same for every address, and the delivery worker decides whether anything
+// is sent (forgot: any account; resend: a pending one).
+func (s *AccountStore) RequestMail(ctx context.Context, kind MailKind, email string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	_, err := s.db.NewInsert().Model(&outboxRow{Kind: kind, Recipient: email}).Exec(ctx)
+	return dbError(err)
+}
+
+// Verify spends a verification token and returns its user: a pending account becomes active; a
+// suspended one stays suspended (its address is recorded as verified, so lifting the
+// suspension is all it needs). An unknown, used or expired token is ErrInvalidMailToken.
+func (s *AccountStore) Verify(ctx context.Context, tokenHash []byte) (*User, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	u := new(User)
+	err := s.db.NewRaw(`
+		WITH t AS (
+			UPDATE mail_tokens SET used_at = clock_timestamp()
+			 WHERE token_hash = ? AND kind = 'verify' AND used_at IS NULL AND expires_at > clock_timestamp()
+			RETURNING user_id)
+		UPDATE users u
+		   SET email_verified_at = coalesce(u.email_verified_at, clock_timestamp()),
+		       status = CASE WHEN u.status = 'pending_verification' THEN 'active' ELSE u.status END
+		  FROM t WHERE u.id = t.user_id
+		RETURNING `+userColumns, tokenHash).Scan(ctx, u)
+	return u, tokenError(err)
+}
+
+// ResetTokenUser returns the user of a live reset token without spending it, so the caller can
+// hash the new password (slow) before the short transaction that spends it.
+func (s *AccountStore) ResetTokenUser(ctx context.Context, tokenHash []byte) (uuid.UUID, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var id uuid.UUID
+	err := s.db.NewRaw(`SELECT t.user_id FROM mail_tokens t JOIN users u ON u.id = t.user_id
+		 WHERE t.token_hash = ? AND t.kind = 'reset' AND t.used_at IS NULL AND t.expires_at > clock_timestamp()`,
+		tokenHash).Scan(ctx, &id)
+	return id, tokenError(err)
+}
+
+// ResetPassword spends a reset token, kills every other live reset token of its user, and sets
+// passwordHash, in one statement. A pending account becomes active (the link proved the
+// address, as verification does); a suspension stays. A token spent or expired since
+// ResetTokenUser is ErrInvalidMailToken and changes nothing.
+func (s *AccountStore) ResetPassword(ctx context.Context, tokenHash []byte, passwordHash string) (*User, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	u := new(User)
+	err := s.db.NewRaw(`
+		WITH t AS (
+			UPDATE mail_tokens SET used_at = clock_timestamp()
+			 WHERE token_hash = ? AND kind = 'reset' AND used_at IS NULL AND expires_at > clock_timestamp()
+			RETURNING user_id),
+		others AS (
+			UPDATE mail_tokens m SET used_at = clock_timestamp()
+			  FROM t WHERE m.user_id = t.user_id AND m.kind = 'reset' AND m.used_at IS NULL AND m.token_hash <> ?)
+		UPDATE users u
+		   SET password_hash = ?,
+		       email_verified_at = coalesce(u.email_verified_at, clock_timestamp()),
+		       status = CASE WHEN u.status = 'pending_verification' THEN 'active' ELSE u.status END
+		  FROM t WHERE u.id = t.user_id
+		RETURNING `+userColumns, tokenHash, tokenHash, passwordHash).Scan(ctx, u)
+	return u, tokenError(err)
+}
+
+// SetPassword replaces the password of userID and kills its live reset tokens: a reset link
+// mailed before the change must not undo it.
+func (s *AccountStore) SetPassword(ctx context.Context, userID uuid.UUID, passwordHash string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	res, err := s.db.NewRaw(`
+		WITH revoked AS (
+			UPDATE mail_tokens SET used_at = clock_timestamp()
+			 WHERE user_id = ? AND kind = 'reset' AND used_at IS NULL)
+		UPDATE users SET password_hash = ? WHERE id = ?`, userID, passwordHash, userID).Exec(ctx)
+	if err != nil {
+		return dbError(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Errorf(CodeUnauthorized, "user no longer exists")
+	}
+	return nil
+}
+
+// tokenError is dbError, with "no row" meaning the token is not (or no longer) valid.
+func tokenError(err error) error {
+	if err != nil && ErrorCode(dbError(err)) == CodeNotFound {
+		return ErrInvalidMailToken()
+	}
+	return dbError(err)
+}
