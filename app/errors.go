@@ -32,6 +32,8 @@ func statusOf(code models.Code) int {
 		return fiber.StatusRequestEntityTooLarge
 	case models.CodeUnsupportedMedia:
 		return fiber.StatusUnsupportedMediaType
+	case models.CodeHeaderTooLarge:
+		return fiber.StatusRequestHeaderFieldsTooLarge
 	case models.CodeRateLimited:
 		return fiber.StatusTooManyRequests
 	case models.CodeUnavailable:
@@ -92,6 +94,10 @@ func domainError(c *fiber.Ctx, err error) *models.Error {
 		return models.Errorf(models.CodePayloadTooLarge, "request body too large")
 	case fiber.StatusUnsupportedMediaType:
 		return models.Errorf(models.CodeUnsupportedMedia, "content type must be application/json")
+	case fiber.StatusRequestHeaderFieldsTooLarge:
+		// fasthttp could not fit the request line and headers in its read buffer
+		// (HeaderLimitBytes): a bearer token or cookie too large, not a malformed request.
+		return models.Errorf(models.CodeHeaderTooLarge, "request headers exceed %d bytes", HeaderLimitBytes)
 	case fiber.StatusRequestTimeout:
 		// fasthttp gave up reading a request (HTTP_READ_TIMEOUT), often on a connection a
 		// client opened and never used. It must stay a 408: HTTP clients (Go's Transport,

@@ -13,6 +13,10 @@ import (
 	"github.com/example/authapi/routes"
 )
 
+// HeaderLimitBytes bounds the request line and headers of one request (the contract's "at
+// least 8 KiB"). Larger ones get 431.
+const HeaderLimitBytes = 8 << 10
+
 // fiberConfig is the configuration both listeners share: the contract's body limit, bounded
 // timeouts (unlimited ones make Shutdown wait forever on idle keep-alive connections), the one
 // error handler, and no Server banner.
@@ -24,6 +28,13 @@ func (a *App) fiberConfig() fiber.Config {
 		IdleTimeout:           a.cfg.HTTP.IdleTimeout,
 		ErrorHandler:          errorHandler(a.logger),
 		DisableStartupMessage: true,
+		// fasthttp reads the request line and all headers into one buffer of this size; a
+		// larger header block is a 431 (see errors.go). 4 KiB by default, which a bearer token
+		// with a few claims and a proxy's headers can outgrow.
+		ReadBufferSize: HeaderLimitBytes,
+		// fasthttp would parse a multipart/form-data body as it reads it, before any handler
+		// could refuse it; nothing here takes multipart, so no decoder runs that we never call.
+		DisablePreParseMultipartForm: true,
 	}
 	if len(a.cfg.HTTP.TrustedProxies) > 0 {
 		// X-Forwarded-For is believed only from these peers; from anyone else c.IP() is the
@@ -50,6 +61,8 @@ func (a *App) newFiber(instrument bool) *fiber.App {
 	f.Use(middleware.AccessLog(a.logger, middleware.ClientIP(a.cfg.HTTP.TrustedProxies)))
 	f.Use(middleware.HandleErrors(errorHandler(a.logger)))
 	f.Use(recover.New())
+	// Before any route, so no handler ever sees an encoded body.
+	f.Use(middleware.RefuseContentEncoding())
 	return f
 }
 
@@ -109,6 +122,9 @@ func (a *App) newPublicApp() *fiber.App {
 		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 		Accounts:   a.Accounts,
 		MailQueued: a.Mail.Notify,
+
+		Registrations: models.NewRegisterLimiter(a.Redis,
+			models.LimitRule{Max: a.cfg.Register.MaxPerAddr, Window: a.cfg.Register.Window}, a.cfg.Redis.Timeout),
 	}, protect)
 	mailLimits := a.cfg.Mail
 	routes.RegisterAccount(f, &routes.Account{

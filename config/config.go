@@ -15,8 +15,10 @@ type Config struct {
 	JWT    JWT
 	Limits Limits
 	Login  Login
-	Log    Log
-	Mail   Mail
+	// Register holds the per-address registration limit.
+	Register Register
+	Log      Log
+	Mail     Mail
 }
 
 // HTTP configures the public listener.
@@ -115,6 +117,13 @@ type Login struct {
 	AccountWindow     time.Duration
 	AddrMax           int
 	AddrWindow        time.Duration
+}
+
+// Register is the registration rate limit: at most MaxPerAddr registrations per client address
+// per Window.
+type Register struct {
+	MaxPerAddr int
+	Window     time.Duration
 }
 
 // Log configures the structured logger.

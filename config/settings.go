@@ -244,6 +244,14 @@ var Settings = []Setting{
 		c.Mail.RequestWindow, err = parseDuration(raw, time.Second, 24*time.Hour)
 		return err
 	}},
+	{"REGISTER_MAX_PER_ADDR", "20", "registrations per client address per window (validated ones, 409s included)", func(c *Config, raw string) (err error) {
+		c.Register.MaxPerAddr, err = parseInt(raw, 1, 1<<30)
+		return err
+	}},
+	{"REGISTER_WINDOW", "1h", "window of the registration counter", func(c *Config, raw string) (err error) {
+		c.Register.Window, err = parseDuration(raw, time.Second, 24*time.Hour)
+		return err
+	}},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, raw string) error {
 		switch strings.ToLower(raw) {
 		case "debug", "info", "warn", "error":

@@ -21,6 +21,7 @@ const (
 	CodeConflict         Code = "conflict"
 	CodePayloadTooLarge  Code = "payload_too_large"
 	CodeUnsupportedMedia Code = "unsupported_media_type"
+	CodeHeaderTooLarge   Code = "request_header_fields_too_large"
 	CodeRateLimited      Code = "rate_limited"
 	CodeUnavailable      Code = "unavailable"
 	CodeInternal         Code = "internal"

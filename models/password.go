@@ -11,12 +11,14 @@ import (
 )
 
 // Hasher runs bcrypt under admission control: at most Concurrency hashes at once, and a caller
-// that would wait longer than QueueTimeout for a slot gets a 503 instead of piling up. Each
+// that would wait longer than QueueTimeout for a slot gets a 503 instead of piling up. Logins
+// (Verify) go first: a freed slot goes to a waiting login before any new-password hash (Hash:
+// register, batch), and with two or more slots hashes leave one to logins (see slots). Each
 // hash runs on an OS thread of lower priority (Nice), so a login flood takes the CPU that
 // other requests leave idle rather than taking turns with them.
 type Hasher struct {
 	cost         int
-	slots        chan struct{}
+	slots        *slots
 	queueTimeout time.Duration
 	nice         int
 	// observeWait receives every slot wait, for metrics; it may be nil.
@@ -44,7 +46,7 @@ type HasherOptions struct {
 // NewHasher returns a Hasher with the given options.
 func NewHasher(o HasherOptions) *Hasher {
 	return &Hasher{
-		cost: o.Cost, slots: make(chan struct{}, o.Concurrency), queueTimeout: o.QueueTimeout,
+		cost: o.Cost, slots: newSlots(o.Concurrency), queueTimeout: o.QueueTimeout,
 		nice: o.Nice, observeWait: o.ObserveWait, compare: bcrypt.CompareHashAndPassword,
 	}
 }
@@ -58,7 +60,7 @@ func CheckThreadPriority(nice int) error {
 }
 
 // Concurrency is the number of bcrypt operations allowed at once.
-func (h *Hasher) Concurrency() int { return cap(h.slots) }
+func (h *Hasher) Concurrency() int { return h.slots.capacity }
 
 // Nice is the niceness of the threads bcrypt runs on; 0 means the caller's thread.
 func (h *Hasher) Nice() int { return h.nice }
@@ -66,9 +68,10 @@ func (h *Hasher) Nice() int { return h.nice }
 // Cost is the bcrypt cost of new hashes.
 func (h *Hasher) Cost() int { return h.cost }
 
-// Hash returns the bcrypt hash of password; the caller has validated its length.
+// Hash returns the bcrypt hash of password; the caller has validated its length. It waits
+// behind every login for a slot.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
-	release, err := h.acquire(ctx)
+	release, err := h.acquire(ctx, priorityNewHash)
 	if err != nil {
 		return "", err
 	}
@@ -85,7 +88,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // dummy hash of the same cost, and a password over 72 bytes is compared and then refused, so
 // that neither case answers faster than a wrong password for a real account.
 func (h *Hasher) Verify(ctx context.Context, hash *string, password string) (bool, error) {
-	release, err := h.acquire(ctx)
+	release, err := h.acquire(ctx, priorityLogin)
 	if err != nil {
 		return false, err
 	}
@@ -144,27 +147,17 @@ func onLowPriorityThread(fn func()) {
 
 var errQueueTimeout = errors.New("bcrypt queue wait exceeded")
 
-func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
+func (h *Hasher) acquire(ctx context.Context, p priority) (release func(), err error) {
 	start := time.Now()
-	select {
-	case h.slots <- struct{}{}:
-		h.observe(time.Since(start), true)
-		return func() { <-h.slots }, nil
-	default:
-	}
-	timer := time.NewTimer(h.queueTimeout)
-	defer timer.Stop()
-	select {
-	case h.slots <- struct{}{}:
-		h.observe(time.Since(start), true)
-		return func() { <-h.slots }, nil
-	case <-timer.C:
-		h.observe(time.Since(start), false)
-		return nil, &Error{Code: CodeUnavailable, Message: "server busy, try again", RetryAfter: time.Second, Err: errQueueTimeout}
-	case <-ctx.Done():
-		h.observe(time.Since(start), false)
+	ok, cancelled := h.slots.acquire(ctx, p, h.queueTimeout)
+	h.observe(time.Since(start), ok)
+	switch {
+	case ok:
+		return func() { h.slots.release(p) }, nil
+	case cancelled:
 		return nil, Unavailable("password hashing", ctx.Err())
 	}
+	return nil, &Error{Code: CodeUnavailable, Message: "server busy, try again", RetryAfter: time.Second, Err: errQueueTimeout}
 }
 
 func (h *Hasher) observe(wait time.Duration, admitted bool) {

@@ -14,7 +14,7 @@ import (
 // instead of waiting. The slot is taken by hand, so the test does not depend on timing.
 func TestHasherQueueTimeout(t *testing.T) {
 	h := NewHasher(HasherOptions{Cost: bcrypt.MinCost, Concurrency: 1, QueueTimeout: time.Millisecond})
-	h.slots <- struct{}{} // the one slot is busy
+	h.slots.acquire(context.Background(), priorityLogin, time.Second) // the one slot is busy
 	for name, call := range map[string]func() error{
 		"Hash":   func() error { _, err := h.Hash(context.Background(), "password1"); return err },
 		"Verify": func() error { _, err := h.Verify(context.Background(), nil, "password1"); return err },
@@ -25,7 +25,7 @@ func TestHasherQueueTimeout(t *testing.T) {
 			t.Fatalf("%s with no free slot: %v, want unavailable with RetryAfter", name, err)
 		}
 	}
-	<-h.slots
+	h.slots.release(priorityLogin)
 	if _, err := h.Hash(context.Background(), "password1"); err != nil {
 		t.Fatalf("Hash with a free slot: %v", err)
 	}

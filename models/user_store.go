@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
@@ -25,6 +27,9 @@ func NewBunUserStore(db *bun.DB, timeout time.Duration) *BunUserStore {
 
 // Create inserts u with its status, role and hash as given; the database fills id and created_at.
 func (s *BunUserStore) Create(ctx context.Context, u *User) error {
+	if err := sqlSafe(u.Email); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	_, err := s.db.NewInsert().Model(u).
@@ -47,6 +52,9 @@ func (s *BunUserStore) ByID(ctx context.Context, id uuid.UUID) (*User, error) {
 
 // ByEmail returns the user whose email matches case-insensitively, or a CodeNotFound error.
 func (s *BunUserStore) ByEmail(ctx context.Context, email string) (*User, error) {
+	if sqlSafe(email) != nil {
+		return nil, Errorf(CodeNotFound, "user not found") // no stored email holds such a byte
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	u := new(User)
@@ -59,6 +67,9 @@ func (s *BunUserStore) ByEmail(ctx context.Context, email string) (*User, error)
 
 // EmailExists reports whether an account uses email, in any case.
 func (s *BunUserStore) EmailExists(ctx context.Context, email string) (bool, error) {
+	if err := sqlSafe(email); err != nil {
+		return false, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	exists, err := s.db.NewSelect().Model((*User)(nil)).Where("lower(email) = lower(?)", email).Exists(ctx)
@@ -142,6 +153,11 @@ func (s *BunUserStore) SetRole(ctx context.Context, email string, role Role) (*U
 
 // Suspend marks the user suspended, with an optional reason and end.
 func (s *BunUserStore) Suspend(ctx context.Context, email string, reason *string, until *time.Time) (*User, error) {
+	if reason != nil {
+		if err := sqlSafe(*reason); err != nil {
+			return nil, err
+		}
+	}
 	return s.update(ctx, email, func(q *bun.UpdateQuery) *bun.UpdateQuery {
 		return q.Set("status = ?", StatusSuspended).Set("suspension_reason = ?", reason).Set("suspended_until = ?", until)
 	})
@@ -155,6 +171,9 @@ func (s *BunUserStore) Activate(ctx context.Context, email string) (*User, error
 }
 
 func (s *BunUserStore) update(ctx context.Context, email string, set func(*bun.UpdateQuery) *bun.UpdateQuery) (*User, error) {
+	if err := sqlSafe(email); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	u := new(User)
@@ -169,6 +188,17 @@ func (s *BunUserStore) update(ctx context.Context, email string, set func(*bun.U
 	return u, nil
 }
 
+// sqlSafe refuses a string that Bun would not send as written: Bun formats arguments into the
+// SQL text and its escaping drops NUL bytes, so "victim@example.com\x00" would match the row
+// without the NUL; Postgres refuses invalid UTF-8 outright. Callers validate first (emails are
+// printable ASCII); this is the store's own guard, so no caller can forget it.
+func sqlSafe(s string) error {
+	if strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+		return Errorf(CodeValidation, "invalid value")
+	}
+	return nil
+}
+
 // Ping runs SELECT 1.
 func (s *BunUserStore) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -178,7 +208,7 @@ func (s *BunUserStore) Ping(ctx context.Context) error {
 }
 
 // dbError translates driver errors into domain codes: no rows is not found, a unique violation
-// is a conflict, a server-side error of the query itself is internal, and everything else
+// is a conflict, a data exception (SQLSTATE class 22) is a validation error, a server-side error of the query itself is internal, and everything else
 // (refused connection, reset, timeout, server shutting down) means Postgres is unavailable.
 func dbError(err error) error {
 	if err == nil {
@@ -193,6 +223,11 @@ func dbError(err error) error {
 		switch {
 		case state == "23505":
 			return &Error{Code: CodeConflict, Message: "email already exists", Err: err}
+		case len(state) == 5 && state[:2] == "22":
+			// Data exception: a value Postgres refuses (a date out of its range, bad text for a
+			// type, invalid UTF-8). Request values are validated before any query, so this is a
+			// bad input that slipped through: the client's 400, never a 500.
+			return &Error{Code: CodeValidation, Message: "invalid value", Err: err}
 		case len(state) == 5 && (state[:2] == "08" || state[:2] == "53" || state[:2] == "57" || state[:2] == "58"):
 			// connection exception, insufficient resources, operator intervention, system error
 			return Unavailable("postgres", err)

@@ -14,14 +14,33 @@ const (
 	maxEmailBytes    = 254
 )
 
-// NormalizeEmail trims surrounding whitespace and lower-cases, the form emails are stored and
-// compared in.
+// NormalizeEmail trims surrounding ASCII whitespace and lower-cases ASCII letters: the one form
+// in which emails are stored, looked up and counted by the rate limits. It touches no other
+// byte on purpose: Unicode case mapping turns some non-ASCII letters into ASCII ones (the
+// Kelvin sign K lower-cases to "k"), so a lookalike could normalise into someone else's
+// address; left alone, it fails ValidateEmail instead.
 func NormalizeEmail(email string) string {
-	return strings.ToLower(strings.TrimSpace(email))
+	email = strings.Trim(email, " \t\n\v\f\r")
+	var b []byte
+	for i := 0; i < len(email); i++ {
+		if c := email[i]; 'A' <= c && c <= 'Z' {
+			if b == nil {
+				b = []byte(email)
+			}
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	if b == nil {
+		return email
+	}
+	return string(b)
 }
 
-// ValidateEmail checks an already normalised email: one plain address (no display name, no
-// comments, no quoted local part), at most 254 bytes, with a dotted domain.
+// ValidateEmail checks an already normalised email: printable ASCII only (no control
+// character, NUL included, no zero-width, bidi or other non-ASCII character, so no address can
+// look like another one), one plain address (no display name, no comments, no quoted local
+// part), at most 254 bytes, with a dotted domain. Internationalised domains are written in
+// their ASCII form (xn--…).
 func ValidateEmail(email string) error {
 	invalid := Errorf(CodeValidation, "invalid email format")
 	if email == "" {
@@ -30,8 +49,11 @@ func ValidateEmail(email string) error {
 	if len(email) > maxEmailBytes {
 		return Errorf(CodeValidation, "email too long (max %d bytes)", maxEmailBytes)
 	}
-	for _, r := range email {
-		if r <= ' ' || r == 0x7f || r == '"' || r == '(' || r == ')' || r == '<' || r == '>' || r == ',' || r == ';' || r == '\\' || r == '[' || r == ']' {
+	for i := 0; i < len(email); i++ {
+		switch c := email[i]; {
+		case c <= ' ' || c >= 0x7f: // controls, space, DEL, and every byte of a non-ASCII character
+			return invalid
+		case c == '"' || c == '(' || c == ')' || c == '<' || c == '>' || c == ',' || c == ';' || c == '\\' || c == '[' || c == ']':
 			return invalid
 		}
 	}

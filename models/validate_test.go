@@ -89,3 +89,52 @@ func TestPublicMessage(t *testing.T) {
 type errPlain string
 
 func (e errPlain) Error() string { return string(e) }
+
+// Printable ASCII only: every address below would register on a loose validator and look like
+// (or, after Unicode case mapping, be) someone else's.
+func TestValidateEmailHostile(t *testing.T) {
+	for name, raw := range map[string]string{
+		"nul end":           "victim@example.com\x00",
+		"nul inside":        "vic\x00tim@example.com",
+		"cyrillic a":        "\u0430dmin@example.com",
+		"zero-width space":  "ad\u200bmin@example.com",
+		"zero-width joiner": "admin\u200d@example.com",
+		"bidi override":     "\u202eadmin@example.com",
+		"bidi isolate":      "admin@\u2066example.com",
+		"bom":               "\ufeffadmin@example.com",
+		"kelvin sign":       "\u212aate@example.com",
+		"dotless i":         "adm\u0131n@example.com",
+		"fullwidth at":      "admin\uff20example.com",
+		"nbsp":              "\u00a0admin@example.com",
+		"next line":         "admin@example.com\u0085",
+		"latin-1 letter":    "jos\u00e9@example.com",
+		"unicode domain":    "ada@b\u00fccher.example",
+		"DEL":               "ad\x7fmin@example.com",
+		"tab inside":        "ad\tmin@example.com",
+		"invalid utf-8":     "ad\xffmin@example.com",
+	} {
+		normalized := NormalizeEmail(raw)
+		if err := ValidateEmail(normalized); ErrorMessage(err) != "invalid email format" {
+			t.Errorf("%s: ValidateEmail(%q) = %v, want invalid email format", name, normalized, err)
+		}
+	}
+	// The ASCII form of an internationalised domain is fine.
+	if err := ValidateEmail("ada@xn--bcher-kva.example"); err != nil {
+		t.Fatalf("punycode domain: %v", err)
+	}
+}
+
+// Normalisation maps ASCII only: Unicode case mapping would turn the Kelvin sign into "k" and
+// strings.TrimSpace would strip U+0085 and U+00A0, making a non-ASCII input pass as ASCII.
+func TestNormalizeEmailASCIIOnly(t *testing.T) {
+	for raw, want := range map[string]string{
+		" \t\r\nAda@Example.COM\v\f ": "ada@example.com",
+		"\u212aate@example.com":       "\u212aate@example.com",
+		"\u00a0ada@example.com\u0085": "\u00a0ada@example.com\u0085",
+		"ADA\u0130@EXAMPLE.COM":       "ada\u0130@example.com",
+	} {
+		if got := NormalizeEmail(raw); got != want {
+			t.Errorf("NormalizeEmail(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}

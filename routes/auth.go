@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"context"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -21,12 +22,16 @@ type Auth struct {
 	Issuer  *middleware.Issuer
 	Expiry  time.Duration
 	Events  AuthEvents
-	// ClientAddr names the client for the login limits (see middleware.ClientAddr).
+	// ClientAddr names the client for the login and registration limits (see
+	// middleware.ClientAddr).
 	ClientAddr func(*fiber.Ctx) string
 	// Accounts writes a new user together with its verification message.
 	Accounts *models.AccountStore
 	// MailQueued wakes this process's mail delivery worker.
 	MailQueued func()
+
+	// Registrations limits registrations per client address.
+	Registrations *models.RegisterLimiter
 }
 
 // RegisterAuth mounts the auth routes: register and login are open (JSON bodies only); me,
@@ -41,9 +46,12 @@ func RegisterAuth(r fiber.Router, h *Auth, protect fiber.Handler) {
 }
 
 // register handles POST /auth/register: a new pending_verification user and its verification
-// message, 409 if the email is taken in any case.
+// message, 409 if the email is taken in any case. Each valid attempt counts against the client address's limit, a 409
+// included: a 409 tells whether an email has an account, so counting it bounds how fast an
+// address can probe for accounts. A 400 costs nothing and tells nothing, and is not counted.
 func (h *Auth) register(c *fiber.Ctx) error {
-	email, password, err := decodeCredentials(c.Body())
+	// The raw body, never c.Body(): that one inflates any Content-Encoding without a limit.
+	email, password, err := decodeCredentials(c.Request().Body())
 	if err != nil {
 		return err
 	}
@@ -51,19 +59,41 @@ func (h *Auth) register(c *fiber.Ctx) error {
 		return err
 	}
 	ctx := c.UserContext()
+	attempt, err := h.Registrations.Reserve(ctx, h.ClientAddr(c))
+	if err != nil {
+		if models.ErrorCode(err) == models.CodeRateLimited {
+			h.Events("register", "rate_limited")
+		}
+		return err
+	}
+	u, err := h.create(ctx, email, password)
+	if err != nil {
+		if models.ErrorCode(err) == models.CodeUnavailable {
+			attempt.Cancel(ctx) // the server's failure, not the client's: do not count it
+		}
+		return err
+	}
+	h.MailQueued()
+	h.Events("register", "success")
+	return c.Status(fiber.StatusCreated).JSON(success(newUserJSON(u)))
+}
+
+// create hashes and inserts a pending_verification user (and its verification message) with a
+// validated email and password.
+func (h *Auth) create(ctx context.Context, email, password string) (*models.User, error) {
 	// Checked before hashing so a duplicate costs no bcrypt work; the unique index still
 	// decides races between concurrent registrations.
 	taken, err := h.Users.EmailExists(ctx, email)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if taken {
 		h.Events("register", "conflict")
-		return models.Errorf(models.CodeConflict, "email already exists")
+		return nil, models.Errorf(models.CodeConflict, "email already exists")
 	}
 	hash, err := h.Hasher.Hash(ctx, password)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	u := &models.User{Email: email, PasswordHash: hash, Status: models.StatusPendingVerification, Role: models.RoleUser}
 	// The verification message is queued in the same transaction as the user.
@@ -71,11 +101,9 @@ func (h *Auth) register(c *fiber.Ctx) error {
 		if models.ErrorCode(err) == models.CodeConflict {
 			h.Events("register", "conflict")
 		}
-		return err
+		return nil, err
 	}
-	h.MailQueued()
-	h.Events("register", "success")
-	return c.Status(fiber.StatusCreated).JSON(success(newUserJSON(u)))
+	return u, nil
 }
 
 type tokenJSON struct {
@@ -89,10 +117,12 @@ type tokenJSON struct {
 // password is checked, and the count is given back unless the password turns out wrong; an
 // attempt past a limit is refused with 429 and costs no bcrypt work.
 func (h *Auth) login(c *fiber.Ctx) error {
-	rawEmail, password, err := decodeCredentials(c.Body())
+	// The raw body, never c.Body(): that one inflates any Content-Encoding without a limit.
+	rawEmail, password, err := decodeCredentials(c.Request().Body())
 	if err != nil {
 		return err
 	}
+	// One string for the limiter, the lookup and storage: the normalised email.
 	email := models.NormalizeEmail(rawEmail)
 	addr := h.ClientAddr(c)
 	ctx := c.UserContext()
@@ -103,10 +133,16 @@ func (h *Auth) login(c *fiber.Ctx) error {
 		}
 		return err
 	}
-	user, err := h.Users.ByEmail(ctx, email)
-	if err != nil && models.ErrorCode(err) != models.CodeNotFound {
-		_ = attempt.Cancel(ctx) // no password was checked: not a failure
-		return err
+	var user *models.User
+	// An email that could never be stored (NUL, zero-width, non-ASCII, too long) has no
+	// account: it is not looked up at all (Bun would drop a NUL and find the account without
+	// it), and fails like an unknown email, counted, after the same dummy comparison.
+	if models.ValidateEmail(email) == nil {
+		user, err = h.Users.ByEmail(ctx, email)
+		if err != nil && models.ErrorCode(err) != models.CodeNotFound {
+			_ = attempt.Cancel(ctx) // no password was checked: not a failure
+			return err
+		}
 	}
 	var hash *string
 	if user != nil {

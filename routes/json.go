@@ -6,7 +6,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"slices"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/example/authapi/models"
 )
@@ -65,48 +69,115 @@ func newUserJSON(u *models.User) userJSON {
 }
 
 // credentials is the body of register, login and each batch item. Pointers tell a missing
-// field from an empty one.
+// (or null) field from an empty one.
 type credentials struct {
-	Email    *string `json:"email"`
-	Password *string `json:"password"`
+	Email    *string
+	Password *string
 }
 
-// decodeJSON decodes body into v, turning every decoding failure into a 400 that names the
-// problem without echoing the input. Unknown fields are ignored.
-func decodeJSON(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
+// Fixed decoding messages: none of them quotes the input, so a password or email sent in a
+// malformed body never comes back in an error (nor lands in a log that records it).
+var (
+	errMalformed = models.Errorf(models.CodeValidation, "malformed JSON body")
+	errTrailing  = models.Errorf(models.CodeValidation, "request body must hold one JSON value")
+	errDuplicate = models.Errorf(models.CodeValidation, "duplicate name in JSON object")
+)
+
+// decodeValue reads body as exactly one JSON value, strictly, so that no proxy, gateway or log
+// pipeline in front of the service can read a body differently from it: anything but
+// whitespace after the value, a name that appears twice in any object at any depth, invalid
+// UTF-8 (raw, or an escaped lone surrogate) are all 400s. encoding/json accepts each of these
+// (it keeps the last duplicate and replaces bad UTF-8 with U+FFFD); jsontext refuses them by
+// default. The value returned is a copy that does not alias body.
+func decodeValue(body []byte) (jsontext.Value, error) {
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
+	v, err := dec.ReadValue()
+	if err != nil {
+		return nil, syntaxError(err)
 	}
-	if dec.More() {
-		return models.Errorf(models.CodeValidation, "request body must hold one JSON value")
+	v = v.Clone() // ReadValue's result points into the decoder's buffer
+	if _, err := dec.ReadToken(); err != io.EOF {
+		return nil, errTrailing
 	}
-	return nil
+	return v, nil
 }
 
-func decodeError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		kind := expectedKind(typeErr.Type.Kind().String())
-		if typeErr.Field == "" {
-			return models.Errorf(models.CodeValidation, "request body must be a JSON %s", kind)
+// syntaxError names a duplicate name; every other syntax error (invalid UTF-8 included: JSON
+// text is UTF-8, RFC 8259) is "malformed", since the details would echo the input.
+func syntaxError(err error) error {
+	if errors.Is(err, jsontext.ErrDuplicateName) {
+		return errDuplicate
+	}
+	return errMalformed
+}
+
+// decodeObjectFields reads a JSON object value and returns the string members named in want
+// (nil when absent or null). Names are matched exactly: "EMAIL" is an unknown field, and
+// unknown fields are ignored. A member of another type is a 400 naming the field.
+func decodeObjectFields(v jsontext.Value, want ...string) (map[string]*string, error) {
+	if v.Kind() != '{' {
+		return nil, models.Errorf(models.CodeValidation, "request body must be a JSON object")
+	}
+	out := make(map[string]*string, len(want))
+	dec := jsontext.NewDecoder(bytes.NewReader(v))
+	if _, err := dec.ReadToken(); err != nil { // '{'
+		return nil, syntaxError(err)
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return nil, syntaxError(err)
 		}
-		return models.Errorf(models.CodeValidation, "field %s must be a %s", typeErr.Field, kind)
+		field := name.String() // before the next read, which voids the token
+		member, err := dec.ReadValue()
+		if err != nil {
+			return nil, syntaxError(err)
+		}
+		if !slices.Contains(want, field) {
+			continue
+		}
+		switch member.Kind() {
+		case 'n':
+			out[field] = nil
+		case '"':
+			raw, err := jsontext.AppendUnquote(nil, member)
+			if err != nil {
+				return nil, syntaxError(err)
+			}
+			s := string(raw)
+			out[field] = &s
+		default:
+			return nil, models.Errorf(models.CodeValidation, "field %s must be a string", field)
+		}
 	}
-	// Syntax errors, an empty body, truncated JSON: the details would echo the input.
-	return models.Errorf(models.CodeValidation, "malformed JSON body")
+	return out, nil
 }
 
-func expectedKind(kind string) string {
-	switch kind {
-	case "string":
-		return "string"
-	case "struct", "map":
-		return "object"
-	case "slice":
-		return "array"
+// decodeFields reads a body that is one JSON object and returns its string members named in
+// names (nil when absent or null), as strictly as every body (see decodeValue). A null body
+// has no members, as with encoding/json before.
+func decodeFields(body []byte, names ...string) (map[string]*string, error) {
+	v, err := decodeValue(body)
+	if err != nil {
+		return nil, err
 	}
-	return kind
+	if v.Kind() == 'n' {
+		return map[string]*string{}, nil
+	}
+	return decodeObjectFields(v, names...)
+}
+
+// decodeCredentialsValue reads the {"email","password"} object of a body or batch item.
+func decodeCredentialsValue(v jsontext.Value) (credentials, error) {
+	if v.Kind() == 'n' {
+		// A null body decodes to an empty object, as it always has: "email is required".
+		return credentials{}, nil
+	}
+	fields, err := decodeObjectFields(v, "email", "password")
+	if err != nil {
+		return credentials{}, err
+	}
+	return credentials{Email: fields["email"], Password: fields["password"]}, nil
 }
 
 // required returns the value of a required string field or a 400 naming it.
@@ -119,8 +190,12 @@ func required(field string, v *string) (string, error) {
 
 // decodeCredentials decodes and requires both fields of a credentials body.
 func decodeCredentials(body []byte) (email, password string, err error) {
-	var in credentials
-	if err := decodeJSON(body, &in); err != nil {
+	v, err := decodeValue(body)
+	if err != nil {
+		return "", "", err
+	}
+	in, err := decodeCredentialsValue(v)
+	if err != nil {
 		return "", "", err
 	}
 	return in.fields()

@@ -2,10 +2,10 @@ package routes
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"strconv"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/example/authapi/middleware"
@@ -124,23 +124,34 @@ func (h *Users) stats(c *fiber.Ctx) error {
 	return c.JSON(statsJSON{Total: st.Total, Active: st.Active, Suspended: st.Suspended, Pending: st.Pending})
 }
 
-// decodeBatch reads the body of POST /users/batch: a JSON array of objects, at most max items.
-// Anything else is a 400 for the whole request.
-func decodeBatch(body []byte, maxItems int) ([]json.RawMessage, error) {
-	var items []json.RawMessage
-	if err := decodeJSON(body, &items); err != nil {
+// decodeBatch reads the body of POST /users/batch: a JSON array of objects, at most max items,
+// read as strictly as any body (see decodeValue: a duplicate name inside an item refuses the
+// whole request). Anything else is a 400 for the whole request.
+func decodeBatch(body []byte, maxItems int) ([]jsontext.Value, error) {
+	v, err := decodeValue(body)
+	if err != nil {
 		return nil, err
 	}
-	if items == nil {
+	if v.Kind() != '[' {
 		return nil, models.Errorf(models.CodeValidation, "request body must be a JSON array")
 	}
-	if len(items) > maxItems {
-		return nil, models.Errorf(models.CodeValidation, "too many items (max %d)", maxItems)
+	dec := jsontext.NewDecoder(bytes.NewReader(v))
+	if _, err := dec.ReadToken(); err != nil { // '['
+		return nil, syntaxError(err)
 	}
-	for i, item := range items {
-		if t := bytes.TrimSpace(item); len(t) == 0 || t[0] != '{' {
-			return nil, models.Errorf(models.CodeValidation, "item %d must be a JSON object", i)
+	items := []jsontext.Value{}
+	for dec.PeekKind() != ']' {
+		item, err := dec.ReadValue()
+		if err != nil {
+			return nil, syntaxError(err)
 		}
+		if len(items) == maxItems {
+			return nil, models.Errorf(models.CodeValidation, "too many items (max %d)", maxItems)
+		}
+		if item.Kind() != '{' {
+			return nil, models.Errorf(models.CodeValidation, "item %d must be a JSON object", len(items))
+		}
+		items = append(items, item.Clone())
 	}
 	return items, nil
 }

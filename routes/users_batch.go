@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
@@ -36,7 +37,8 @@ type batchResult struct {
 // batch handles POST /users/batch: each item is validated, hashed and inserted on its own, at
 // most BatchLimit at once; results keep input order. Users made here are active.
 func (h *Users) batch(c *fiber.Ctx) error {
-	items, err := decodeBatch(c.Body(), h.BatchMaxItems)
+	// The raw body, never c.Body(): that one inflates any Content-Encoding without a limit.
+	items, err := decodeBatch(c.Request().Body(), h.BatchMaxItems)
 	if err != nil {
 		return err
 	}
@@ -83,9 +85,9 @@ func (h *Users) batch(c *fiber.Ctx) error {
 }
 
 // prepare decodes and validates one item; email is normalised when valid, else as sent.
-func (h *Users) prepare(item json.RawMessage) batchResult {
-	var in credentials
-	if err := decodeJSON(item, &in); err != nil {
+func (h *Users) prepare(item jsontext.Value) batchResult {
+	in, err := decodeCredentialsValue(item)
+	if err != nil {
 		return batchResult{err: err}
 	}
 	email, password, err := in.fields()
@@ -103,7 +105,7 @@ func (h *Users) prepare(item json.RawMessage) batchResult {
 }
 
 // createAll hashes and inserts every prepared item, BatchLimit at a time.
-func (h *Users) createAll(ctx context.Context, items []json.RawMessage, results []batchResult) {
+func (h *Users) createAll(ctx context.Context, items []jsontext.Value, results []batchResult) {
 	slots := make(chan struct{}, h.BatchLimit)
 	var wg sync.WaitGroup
 	for i := range items {
@@ -140,15 +142,37 @@ func encodeCursor(c models.Cursor) string {
 	return base64.RawURLEncoding.EncodeToString(raw)
 }
 
+// decodeCursor reads a cursor strictly: it must decode, and what it decodes to must be a
+// value Postgres accepts, so a forged cursor is a 400 and never reaches the query as a
+// timestamp Postgres refuses (year 0 is a 500 there) or an id that is not a UUID.
 func decodeCursor(s string) (models.Cursor, error) {
 	bad := models.Errorf(models.CodeValidation, "invalid cursor")
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return models.Cursor{}, bad
 	}
-	var c cursorJSON
-	if err := json.Unmarshal(raw, &c); err != nil || c.CreatedAt.IsZero() || c.ID == uuid.Nil {
+	v, err := decodeValue(raw)
+	if err != nil {
 		return models.Cursor{}, bad
 	}
-	return models.Cursor{CreatedAt: c.CreatedAt, ID: c.ID}, nil
+	fields, err := decodeObjectFields(v, "t", "id")
+	if err != nil || fields["t"] == nil || fields["id"] == nil {
+		return models.Cursor{}, bad
+	}
+	createdAt, err := time.Parse(time.RFC3339Nano, *fields["t"])
+	if err != nil {
+		return models.Cursor{}, bad
+	}
+	createdAt = createdAt.UTC()
+	// The years every layer agrees on: Postgres refuses year 0 (which a year-1 time with a
+	// positive offset is in UTC), and 9999 is the last year RFC 3339 can write.
+	if y := createdAt.Year(); y < 1 || y > 9999 {
+		return models.Cursor{}, bad
+	}
+	// Only the canonical form: uuid.Parse also takes braces, urn:uuid: and bare hex.
+	id, err := uuid.Parse(*fields["id"])
+	if err != nil || len(*fields["id"]) != 36 || id == uuid.Nil {
+		return models.Cursor{}, bad
+	}
+	return models.Cursor{CreatedAt: createdAt, ID: id}, nil
 }

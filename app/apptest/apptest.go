@@ -129,6 +129,8 @@ func Config(tb testing.TB, dbURL string, overrides map[string]string) config.Con
 		// Every test's requests come from the same in-process peer: keep the per-address limit
 		// out of the way unless a test sets it.
 		"LOGIN_MAX_FAILURES_ADDR": "1000000",
+		// Tests register many users from that one peer: the registration limit likewise.
+		"REGISTER_MAX_PER_ADDR": "1000000",
 	}
 	for k, v := range overrides {
 		values[k] = v

@@ -198,6 +198,7 @@ func StartServer(tb testing.TB, env map[string]string) *Server {
 		"BCRYPT_QUEUE_TIMEOUT":    "30s",
 		"REDIS_TIMEOUT":           "500ms",
 		"LOGIN_MAX_FAILURES_ADDR": "1000000",
+		"REGISTER_MAX_PER_ADDR":   "1000000",
 		"HOST":                    "127.0.0.1",
 		"ADMIN_HOST":              "127.0.0.1",
 		"PORT":                    strconv.Itoa(FreePort(tb)),
