@@ -57,8 +57,12 @@ func (h *Users) list(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 
 	var result models.Page
-	if raw := c.Query("cursor"); raw != "" {
-		cursor, err := decodeCursor(raw)
+	rawCursor, err := singleQuery(c, "cursor")
+	if err != nil {
+		return err
+	}
+	if rawCursor != "" {
+		cursor, err := decodeCursor(rawCursor)
 		if err != nil {
 			return err
 		}
@@ -87,16 +91,34 @@ func (h *Users) list(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
+// singleQuery returns a query parameter given at most once. A repeated one (page=1&page=2) is
+// a 400: a proxy or log that reads the last value would see another request than this one,
+// which would read the first.
+func singleQuery(c *fiber.Ctx, name string) (string, error) {
+	values := c.Context().QueryArgs().PeekMulti(name)
+	switch len(values) {
+	case 0:
+		return "", nil
+	case 1:
+		return string(values[0]), nil
+	}
+	return "", models.Errorf(models.CodeValidation, "%s must be given once", name)
+}
+
 // intQuery reads an integer query parameter; absent or empty gives def, anything that is not an
-// integer is a 400.
+// integer as the document writes it (-?[0-9]+: no "+", no spaces) is a 400, and an integer too
+// large for int is clamped.
 func intQuery(c *fiber.Ctx, name string, def int) (int, error) {
-	raw := c.Query(name)
-	if raw == "" {
-		return def, nil
+	raw, err := singleQuery(c, name)
+	if err != nil || raw == "" {
+		return def, err
 	}
 	n, err := strconv.Atoi(raw)
+	if err == nil && raw[0] == '+' {
+		err = strconv.ErrSyntax
+	}
 	if err != nil {
-		if errors.Is(err, strconv.ErrRange) {
+		if errors.Is(err, strconv.ErrRange) && raw[0] != '+' {
 			// An integer, only a huge one: clamp rather than refuse.
 			if raw[0] == '-' {
 				return -1 << 31, nil

@@ -315,16 +315,23 @@ func (s *Server) Do(method, url string, body any, token string) (int, string, er
 }
 
 // RSS returns the resident set size of the process in bytes, from /proc (Linux).
-func (s *Server) RSS() (int64, error) {
+func (s *Server) RSS() (int64, error) { return s.procStatus("VmRSS") }
+
+// PeakRSS returns the highest resident set size the process has had so far (VmHWM), in bytes:
+// a spike between two samples of RSS still shows here.
+func (s *Server) PeakRSS() (int64, error) { return s.procStatus("VmHWM") }
+
+// procStatus reads one kB field of /proc/PID/status, in bytes.
+func (s *Server) procStatus(field string) (int64, error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			return kb * 1024, err
 		}
 	}
-	return 0, errors.New("no VmRSS in /proc status")
+	return 0, fmt.Errorf("no %s in /proc status", field)
 }
