@@ -1,8 +1,10 @@
 package routes
 
 import (
+	"encoding/json"
 	"regexp"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/example/authapi/models"
 )
@@ -23,8 +25,9 @@ func checkDecodeError(t *testing.T, err error) {
 }
 
 // FuzzDecodeCredentials feeds arbitrary bodies to the decoding and validation of register and
-// login. Invariants: no panic; every refusal is a 400 with a fixed message; whatever is
-// accepted is a normalised, valid email and a password of 8..72 bytes.
+// login. Invariants: no panic; every refusal is a 400 with a fixed message; whatever decodes is
+// one JSON value of valid UTF-8; whatever is accepted is a normalised, valid, printable-ASCII
+// email and a password of 8..72 bytes.
 func FuzzDecodeCredentials(f *testing.F) {
 	for _, seed := range []string{
 		`{"email":"ada@example.com","password":"correct-horse-9"}`,
@@ -40,6 +43,9 @@ func FuzzDecodeCredentials(f *testing.F) {
 			checkDecodeError(t, err)
 			return
 		}
+		if !json.Valid(body) || !utf8.Valid(body) {
+			t.Fatalf("decoded a body that is not one JSON value of valid UTF-8: %q", body)
+		}
 		normalized, err := models.ValidateCredentials(email, password)
 		if err != nil {
 			checkDecodeError(t, err)
@@ -47,6 +53,11 @@ func FuzzDecodeCredentials(f *testing.F) {
 		}
 		if normalized != models.NormalizeEmail(normalized) || models.ValidateEmail(normalized) != nil {
 			t.Fatalf("accepted email %q is not stable under normalisation", normalized)
+		}
+		for i := 0; i < len(normalized); i++ {
+			if normalized[i] <= ' ' || normalized[i] >= 0x7f {
+				t.Fatalf("accepted email %q is not printable ASCII", normalized)
+			}
 		}
 		if len(password) < models.MinPasswordBytes || len(password) > models.MaxPasswordBytes {
 			t.Fatalf("accepted a password of %d bytes", len(password))
