@@ -86,7 +86,7 @@ func hostileEmails(victim string) map[string]string {
 		"cyrillic a":       "\u0430" + victim[1:],
 		"kelvin sign":      "\u212a" + victim,
 		"nbsp":             "\u00a0" + victim,
-		"too long":         strings.Repeat("a", 64) + "@" + strings.Repeat("b", 190) + "." + domain,
+		"too long":         local + "@" + strings.Repeat("b", 250) + "." + domain,
 		"control char":     local + "\x01@" + domain,
 	}
 }

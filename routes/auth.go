@@ -61,14 +61,18 @@ func (h *Auth) register(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	attempt, err := h.Registrations.Reserve(ctx, h.ClientAddr(c))
 	if err != nil {
-		if models.ErrorCode(err) == models.CodeRateLimited {
+		if models.ErrorCode(err) != models.CodeUnavailable {
 			h.Events("register", "rate_limited")
+			return err
 		}
-		return err
+		// Register needs only Postgres (the contract's outage rules): with Redis down it goes on
+		// uncounted, still bounded by the bcrypt slots, where logins go first. Counted in metrics.
+		h.Events("register", "limit_unavailable")
+		attempt = nil
 	}
 	u, err := h.create(ctx, email, password)
 	if err != nil {
-		if models.ErrorCode(err) == models.CodeUnavailable {
+		if attempt != nil && models.ErrorCode(err) == models.CodeUnavailable {
 			attempt.Cancel(ctx) // the server's failure, not the client's: do not count it
 		}
 		return err
