@@ -77,11 +77,15 @@ type credentials struct {
 
 // Fixed decoding messages: none of them quotes the input, so a password or email sent in a
 // malformed body never comes back in an error (nor lands in a log that records it).
-var (
-	errMalformed = models.Errorf(models.CodeValidation, "malformed JSON body")
-	errTrailing  = models.Errorf(models.CodeValidation, "request body must hold one JSON value")
-	errDuplicate = models.Errorf(models.CodeValidation, "duplicate name in JSON object")
-)
+func errMalformed() error { return models.Errorf(models.CodeValidation, "malformed JSON body") }
+
+func errTrailing() error {
+	return models.Errorf(models.CodeValidation, "request body must hold one JSON value")
+}
+
+func errDuplicate() error {
+	return models.Errorf(models.CodeValidation, "duplicate name in JSON object")
+}
 
 // decodeValue reads body as exactly one JSON value, strictly, so that no proxy, gateway or log
 // pipeline in front of the service can read a body differently from it: anything but
@@ -97,7 +101,7 @@ func decodeValue(body []byte) (jsontext.Value, error) {
 	}
 	v = v.Clone() // ReadValue's result points into the decoder's buffer
 	if _, err := dec.ReadToken(); err != io.EOF {
-		return nil, errTrailing
+		return nil, errTrailing()
 	}
 	return v, nil
 }
@@ -106,9 +110,9 @@ func decodeValue(body []byte) (jsontext.Value, error) {
 // text is UTF-8, RFC 8259) is "malformed", since the details would echo the input.
 func syntaxError(err error) error {
 	if errors.Is(err, jsontext.ErrDuplicateName) {
-		return errDuplicate
+		return errDuplicate()
 	}
-	return errMalformed
+	return errMalformed()
 }
 
 // decodeObjectFields reads a JSON object value and returns the string members named in want
