@@ -113,6 +113,10 @@ func TestContentEncodingRefused(t *testing.T) {
 		resp := send("Content-Encoding: identity\r\nContent-Encoding: gzip\r\n", gzipped(t, valid(), 1))
 		wantError(t, resp, http.StatusUnsupportedMediaType, "unsupported_media_type")
 	})
+	t.Run("ErrLowerCaseName", func(t *testing.T) {
+		resp := send("content-encoding: GZIP\r\n", gzipped(t, valid(), 1))
+		wantError(t, resp, http.StatusUnsupportedMediaType, "unsupported_media_type")
+	})
 	t.Run("OKEmptyHeader", func(t *testing.T) {
 		if resp := send("Content-Encoding: \r\n", valid()); resp.Status != http.StatusCreated {
 			t.Fatalf("empty Content-Encoding: %d %s", resp.Status, resp.Body)
