@@ -41,6 +41,17 @@ func TestStrictJSON(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ErrAccountRoutes", func(t *testing.T) {
+		for path, body := range map[string]string{
+			"/auth/verify/resend":   `{"email":"a@example.com","email":"` + email + `"}`,
+			"/auth/password/forgot": `{"email":"` + email + `"}}`,
+			"/auth/password/reset":  `{"token":"x","password":"` + goodPassword + `","token":"y"}`,
+			"/auth/verify":          `{"TOKEN":"x"}`,
+		} {
+			resp := e.client.Do(apptest.Request{Method: http.MethodPost, Path: path, Body: body, SkipRequestValidation: true})
+			wantError(t, resp, http.StatusBadRequest, "validation_error")
+		}
+	})
 	t.Run("OKUnknownFieldsIgnored", func(t *testing.T) {
 		resp := e.client.Do(apptest.Request{Method: http.MethodPost, Path: "/auth/login", Body: `{` + creds + `,"EMAIL":"x","extra":{"a":[1,2]}}` + " \n"})
 		if resp.Status != http.StatusOK {
