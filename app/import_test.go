@@ -134,10 +134,8 @@ func TestImportFromPostgres(t *testing.T) {
 		if r.created == "" {
 			r.created = fmt.Sprintf("2024-03-%02dT10:00:00.123456Z", i+1)
 		}
-		hash := "?"
-		if r.hash != "crypt" {
-			hash = "'" + r.hash + "'"
-		} else {
+		hash := "'" + r.hash + "'"
+		if r.hash == "crypt" {
 			hash = "crypt('" + pw + "', gen_salt('bf', 4))"
 		}
 		if _, err := old.ExecContext(ctx, fmt.Sprintf("INSERT INTO users VALUES (?, ?, %s, ?, ?)", hash), r.id, r.email, r.created, r.status); err != nil {

@@ -152,7 +152,7 @@ func stage(ctx context.Context, conn bun.Conn, src ImportSource, obs ImportObser
 	abort := func(err error) (int64, int64, error) {
 		pw.CloseWithError(err)
 		if copyErr := <-copied; copyErr != nil && !errors.Is(copyErr, err) {
-			return failed, staged, fmt.Errorf("%w (staging: %v)", err, copyErr)
+			return failed, staged, fmt.Errorf("%w (staging: %w)", err, copyErr)
 		}
 		return failed, staged, err
 	}

@@ -76,7 +76,7 @@ func checkBcryptHash(h string) string {
 	}
 	for i := 7; i < len(h); i++ {
 		c := h[i]
-		if !(c == '.' || c == '/' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+		if c != '.' && c != '/' && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') && (c < '0' || c > '9') {
 			return "bad character in salt or hash"
 		}
 	}

@@ -100,7 +100,7 @@ func decodeValue(body []byte) (jsontext.Value, error) {
 		return nil, syntaxError(err)
 	}
 	v = v.Clone() // ReadValue's result points into the decoder's buffer
-	if _, err := dec.ReadToken(); err != io.EOF {
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return nil, errTrailing()
 	}
 	return v, nil
