@@ -4,13 +4,18 @@ import (
 	"context"
 	"os"
 	"runtime"
+	"sync"
+	"time"
 
 	"github.com/example/authapi/config"
 	"github.com/example/authapi/models"
 )
 
 func (cli CLI) serve(ctx context.Context, cfg config.Config) error {
-	logger := NewLogger(cfg.Log, cli.Stdout)
+	// The access log is one line per request: batched, it is one write per 20 ms at most.
+	out := newLogBuffer(cli.Stdout, 64<<10, 20*time.Millisecond)
+	defer out.Close()
+	logger := NewLogger(cfg.Log, out)
 	a, err := New(cfg, logger)
 	if err != nil {
 		return err
@@ -21,16 +26,48 @@ func (cli CLI) serve(ctx context.Context, cfg config.Config) error {
 }
 
 // ReserveProcsForBcrypt gives the Go runtime one P more per bcrypt slot (up to the CPU count)
-// when bcrypt runs at low priority.
+// while low-priority hashes run, and gives them back when none does.
+//
 // A thread hashing at low priority still holds a P while it runs; without spare Ps a request
 // goroutine would wait for the runtime's 10 ms preemption instead of the kernel's scheduler,
-// which is what honours the lower priority. It is process-wide, so serve (and a benchmark) call
-// it, not New; an explicit GOMAXPROCS is left as the operator set it. Setting GOMAXPROCS turns
-// off Go's tracking of later changes to the container's CPU limit.
+// which is what honours the lower priority. Reserving those Ps for good (GOMAXPROCS = 2×CPUs)
+// cost GET /auth/me about 10% of its throughput with no login running at all: more Ps than
+// cores means more spinning and more wake-ups in the scheduler. So the Ps are added when the
+// first hash starts and removed when the last one ends; under a login flood the count rarely
+// drops to zero, so the resize (a brief stop-the-world) happens about twice per burst.
+//
+// It is process-wide, so serve (and a benchmark) call it, not New; an explicit GOMAXPROCS is
+// left as the operator set it, and with no hash running Go keeps its own default (which
+// follows the container's CPU limit).
 func ReserveProcsForBcrypt(hasher *models.Hasher, explicit bool) {
 	if explicit || hasher.Nice() == 0 {
 		return
 	}
-	procs := runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(procs + min(hasher.Concurrency(), procs))
+	r := &procReserve{slots: hasher.Concurrency()}
+	hasher.OnRun(r.hashing)
+}
+
+// procReserve counts running low-priority hashes and resizes GOMAXPROCS on 0 ↔ 1.
+type procReserve struct {
+	mu      sync.Mutex
+	slots   int
+	running int
+}
+
+func (r *procReserve) hashing(start bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if start {
+		r.running++
+		if r.running == 1 {
+			procs := runtime.GOMAXPROCS(0)
+			runtime.GOMAXPROCS(procs + min(r.slots, procs))
+		}
+		return
+	}
+	r.running--
+	if r.running == 0 {
+		// Back to Go's default, which also resumes following the CPU limit.
+		runtime.SetDefaultGOMAXPROCS()
+	}
 }

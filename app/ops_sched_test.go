@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bufio"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,10 +11,9 @@ import (
 	"github.com/example/authapi/app/apptest"
 )
 
-// gomaxprocs starts the binary with env and reads the GOMAXPROCS it settled on from /metrics.
-func gomaxprocs(t *testing.T, env map[string]string) int {
+// readGomaxprocs reads the GOMAXPROCS the binary runs with now from /metrics.
+func readGomaxprocs(t *testing.T, s *apptest.Server) int {
 	t.Helper()
-	s := apptest.StartServer(t, env)
 	deadline := time.Now().Add(10 * time.Second) // bounds a binary that never listens
 	for {
 		code, body, err := s.Get(s.Admin + "/metrics")
@@ -38,24 +38,54 @@ func gomaxprocs(t *testing.T, env map[string]string) int {
 }
 
 // `serve` gives the runtime one P per low-priority bcrypt slot on top of the CPUs (so a hashing
-// thread never holds the P a request needs), only when bcrypt runs at low priority, never more
-// than the CPUs again, and never over an operator's explicit GOMAXPROCS.
+// thread never holds the P a request needs) only while a hash runs: with none running it keeps
+// Go's default, which the hot path is fastest with. Never more than the CPUs again, never with
+// bcrypt at normal priority, never over an operator's explicit GOMAXPROCS.
 func TestProcessBcryptReservesProcs(t *testing.T) {
 	t.Parallel()
-	cpus := gomaxprocs(t, map[string]string{"BCRYPT_NICE": "0"}) // Go's own default here
+	cpus := readGomaxprocs(t, apptest.StartServer(t, map[string]string{"BCRYPT_NICE": "0"})) // Go's own default here
 	for name, tc := range map[string]struct {
-		env  map[string]string
-		want int
+		env           map[string]string
+		idle, hashing int
 	}{
-		"default: one slot per CPU, each with its P": {nil, 2 * cpus},
-		"one slot":                          {map[string]string{"BCRYPT_CONCURRENCY": "1"}, cpus + 1},
-		"more slots than CPUs":              {map[string]string{"BCRYPT_CONCURRENCY": "64"}, 2 * cpus},
-		"explicit GOMAXPROCS is left alone": {map[string]string{"GOMAXPROCS": "3"}, 3},
+		"default: one slot per CPU, each with its P": {nil, cpus, 2 * cpus},
+		"one slot":                          {map[string]string{"BCRYPT_CONCURRENCY": "1"}, cpus, cpus + 1},
+		"more slots than CPUs":              {map[string]string{"BCRYPT_CONCURRENCY": "64"}, cpus, 2 * cpus},
+		"normal priority: nothing reserved": {map[string]string{"BCRYPT_NICE": "0"}, cpus, cpus},
+		"explicit GOMAXPROCS is left alone": {map[string]string{"GOMAXPROCS": "3"}, 3, 3},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if got := gomaxprocs(t, tc.env); got != tc.want {
-				t.Fatalf("GOMAXPROCS = %d, want %d (Go's default here: %d)", got, tc.want, cpus)
+			// Cost 13: a hash long enough (~0.6 s) to be seen from /metrics while it runs.
+			env := map[string]string{"BCRYPT_COST": "13"}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			s := apptest.StartServer(t, env)
+			s.WaitReady(30 * time.Second)
+			if got := readGomaxprocs(t, s); got != tc.idle {
+				t.Fatalf("idle: GOMAXPROCS = %d, want %d (Go's default here: %d)", got, tc.idle, cpus)
+			}
+			registered := make(chan struct{})
+			go func() {
+				defer close(registered)
+				_, _, _ = s.Do(http.MethodPost, s.Public+"/auth/register", map[string]string{"email": randomEmail(), "password": goodPassword}, "")
+			}()
+			seen := tc.idle
+			for waiting := true; waiting && seen != tc.hashing; {
+				select {
+				case <-registered:
+					waiting = false
+				case <-time.After(5 * time.Millisecond):
+					seen = readGomaxprocs(t, s)
+				}
+			}
+			if seen != tc.hashing {
+				t.Fatalf("while hashing: GOMAXPROCS = %d, want %d", seen, tc.hashing)
+			}
+			<-registered
+			if got := readGomaxprocs(t, s); got != tc.idle {
+				t.Fatalf("after the hash: GOMAXPROCS = %d, want %d", got, tc.idle)
 			}
 		})
 	}

@@ -54,22 +54,34 @@ func (a *App) newFiber(instrument bool) *fiber.App {
 	// Keep-alive responses during shutdown carry Connection: close, so clients reconnect
 	// elsewhere instead of reusing a connection that is about to go.
 	f.Server().CloseOnShutdown = true
-	f.Use(middleware.RequestID())
-	if instrument {
+	off := chainOff() // nil outside the bench build: everything is mounted
+	if !off["requestid"] {
+		f.Use(middleware.RequestID())
+	}
+	if instrument && !off["metrics"] {
 		f.Use(a.Metrics.Instrument())
 	}
-	f.Use(middleware.AccessLog(a.logger, middleware.ClientIP(a.cfg.HTTP.TrustedProxies)))
+	if !off["accesslog"] {
+		f.Use(middleware.AccessLog(a.logger, middleware.ClientIP(a.cfg.HTTP.TrustedProxies)))
+	}
 	f.Use(middleware.HandleErrors(errorHandler(a.logger)))
-	f.Use(recover.New())
-	// Before any route, so no handler ever sees an encoded body.
-	f.Use(middleware.RefuseContentEncoding())
+	if !off["recover"] {
+		f.Use(recover.New())
+	}
+	if !off["encoding"] {
+		// Before any route, so no handler ever sees an encoded body.
+		f.Use(middleware.RefuseContentEncoding())
+	}
 	return f
 }
 
 // newPublicApp builds the public listener: the API, /healthz, /openapi.json and /docs.
 func (a *App) newPublicApp() *fiber.App {
 	f := a.newFiber(true)
-	f.Use(middleware.SecureHeaders())
+	off := chainOff()
+	if !off["headers"] {
+		f.Use(middleware.SecureHeaders())
+	}
 	if origins := a.cfg.HTTP.CORSAllowedOrigins; len(origins) > 0 {
 		// Mounted only with an allowlist: Fiber's CORS default is "*".
 		f.Use(cors.New(cors.Config{
@@ -88,12 +100,14 @@ func (a *App) newPublicApp() *fiber.App {
 
 	// Everything registered after this answers 503 until the schema is ready. Routes above it
 	// (health) match first and never reach it.
-	f.Use(func(c *fiber.Ctx) error {
-		if !a.schemaReady.Load() {
-			return &models.Error{Code: models.CodeUnavailable, Message: "starting: database not ready", RetryAfter: time.Second}
-		}
-		return c.Next()
-	})
+	if !off["ready"] {
+		f.Use(func(c *fiber.Ctx) error {
+			if !a.schemaReady.Load() {
+				return &models.Error{Code: models.CodeUnavailable, Message: "starting: database not ready", RetryAfter: time.Second}
+			}
+			return c.Next()
+		})
+	}
 
 	jwtOpts := middleware.JWTOptions{
 		Secret: a.cfg.JWT.Secret,

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -67,20 +68,50 @@ func (m *Metrics) BcryptWait(wait time.Duration, admitted bool) {
 
 // Instrument counts and times every request by route template. It must run outside
 // HandleErrors so the status it reads is the final one.
+//
+// The collectors of each (route, method, status) are looked up once and cached, so a request
+// pays one map lookup instead of two label-vector lookups and the status's string form.
 func (m *Metrics) Instrument() fiber.Handler {
 	routes := &endpoints{}
+	// A map under a lock rather than a sync.Map: its interface keys would put every
+	// request's key on the heap.
+	var mu sync.RWMutex
+	cache := map[seriesKey]*series{}
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		m.inFlight.Inc()
 		defer m.inFlight.Dec()
 		err := c.Next()
-		route := routes.template(c)
-		method := Method(c)
 		status := c.Response().StatusCode()
-		m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-		m.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+		key := seriesKey{route: routes.template(c), method: Method(c), status: status}
+		mu.RLock()
+		s, ok := cache[key]
+		mu.RUnlock()
+		if !ok {
+			s = &series{
+				requests: m.requests.WithLabelValues(key.method, key.route, strconv.Itoa(status)),
+				duration: m.duration.WithLabelValues(key.method, key.route),
+			}
+			mu.Lock()
+			cache[key] = s
+			mu.Unlock()
+		}
+		s.requests.Inc()
+		s.duration.Observe(time.Since(start).Seconds())
 		return err
 	}
+}
+
+// seriesKey names the series of one answer. All three are from fixed sets (route templates,
+// constant method names, HTTP statuses), so the cache stays as small as the series themselves.
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // Method returns the request method as a constant string. c.Method() points into a buffer

@@ -3,6 +3,11 @@
 package middleware
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"sync/atomic"
+
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 )
@@ -18,38 +23,62 @@ const (
 )
 
 // RequestID makes sure every request has an id: the caller's X-Request-ID when it is 1 to 128
-// printable ASCII characters, else a new UUID. The id is echoed in the response and kept for
+// printable ASCII characters, else a new one. The id is echoed in the response and kept for
 // logs and error bodies.
+//
+// A new id is a random prefix drawn once per process plus a counter ("3f9c…e1-2a"): unique
+// across instances for all practical purposes, and no random read per request (a UUID from
+// crypto/rand was ~2% of GET /auth/me).
 func RequestID() fiber.Handler {
+	var prefix [8]byte
+	_, _ = rand.Read(prefix[:]) // crypto/rand.Read does not fail on Linux
+	ids := &idSource{prefix: hex.EncodeToString(prefix[:]) + "-"}
 	return func(c *fiber.Ctx) error {
-		RequestIDOf(c)
+		assignRequestID(c, ids.next)
 		return c.Next()
 	}
+}
+
+// idSource numbers the requests of one process.
+type idSource struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func (s *idSource) next() string {
+	var buf [40]byte
+	b := append(buf[:0], s.prefix...)
+	return string(strconv.AppendUint(b, s.n.Add(1), 36))
 }
 
 // RequestIDOf returns the request's id, assigning it (and the response header) on first use.
 // The error handler calls it too, for responses that no middleware saw (413 on an oversized body).
 func RequestIDOf(c *fiber.Ctx) string {
+	return assignRequestID(c, uuid.NewString)
+}
+
+func assignRequestID(c *fiber.Ctx, newID func() string) string {
 	if id, ok := c.Locals(requestIDKey).(string); ok {
 		return id
 	}
-	id := c.Get(HeaderRequestID)
-	if validRequestID(id) {
-		id = string([]byte(id)) // copy: the header buffer is reused after the request
+	raw := c.Request().Header.Peek(HeaderRequestID)
+	var id string
+	if validRequestID(raw) {
+		id = string(raw) // a copy: the header buffer is reused after the request
 	} else {
-		id = uuid.NewString()
+		id = newID()
 	}
 	c.Locals(requestIDKey, id)
-	c.Set(HeaderRequestID, id)
+	c.Response().Header.Set(HeaderRequestID, id)
 	return id
 }
 
-func validRequestID(id string) bool {
+func validRequestID(id []byte) bool {
 	if len(id) == 0 || len(id) > 128 {
 		return false
 	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x20 || id[i] > 0x7e {
+	for _, b := range id {
+		if b < 0x20 || b > 0x7e {
 			return false
 		}
 	}

@@ -29,6 +29,9 @@ type Hasher struct {
 
 	dummyOnce sync.Once
 	dummyHash []byte
+
+	// onRun is told when a low-priority hash starts (true) and ends (false); see OnRun.
+	onRun func(running bool)
 }
 
 // HasherOptions configures a Hasher.
@@ -64,6 +67,11 @@ func (h *Hasher) Concurrency() int { return h.slots.capacity }
 
 // Nice is the niceness of the threads bcrypt runs on; 0 means the caller's thread.
 func (h *Hasher) Nice() int { return h.nice }
+
+// OnRun sets fn to be told when each low-priority hash starts (true) and ends (false), from
+// the hashing goroutine; the serve command uses it to give the runtime a P for the hashing
+// threads only while they run. Call it before the Hasher is used.
+func (h *Hasher) OnRun(fn func(running bool)) { h.onRun = fn }
 
 // Cost is the bcrypt cost of new hashes.
 func (h *Hasher) Cost() int { return h.cost }
@@ -117,11 +125,16 @@ func (h *Hasher) dummy() []byte {
 // priority, waiting for it. Go cannot prioritise goroutines, but Linux prioritises threads, and
 // bcrypt is the only CPU-bound work here: at niceness 10 it gets about a tenth of a CPU that
 // a request also wants, and all of one that nothing else wants. (The serve command gives the
-// runtime extra Ps for these threads, so a hashing thread never holds the P a request needs.)
+// runtime extra Ps while these threads run, so a hashing thread never holds the P a request
+// needs; see OnRun.)
 func (h *Hasher) run(fn func()) {
 	if h.nice == 0 {
 		fn()
 		return
+	}
+	if h.onRun != nil {
+		h.onRun(true)
+		defer h.onRun(false)
 	}
 	onLowPriorityThread(func() {
 		// A failure leaves this thread at normal priority: still correct, only less isolated,

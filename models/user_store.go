@@ -39,12 +39,20 @@ func (s *BunUserStore) Create(ctx context.Context, u *User) error {
 	return dbError(err)
 }
 
+// userByID is the primary-key lookup of every authenticated request, written out once: Bun's
+// query builder re-derived the column list, the WHERE clause and the scan plan by reflection
+// on each call. Bun still formats the argument and runs its query hooks (QueryRowContext).
+const userByID = `SELECT id, email, password_hash, status, suspension_reason, suspended_until, role, created_at
+	FROM users WHERE id = ?`
+
 // ByID returns the user with id, or a CodeNotFound error.
 func (s *BunUserStore) ByID(ctx context.Context, id uuid.UUID) (*User, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	u := new(User)
-	if err := s.db.NewSelect().Model(u).Where("id = ?", id).Scan(ctx); err != nil {
+	err := s.db.QueryRowContext(ctx, userByID, id).
+		Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Status, &u.SuspensionReason, &u.SuspendedUntil, &u.Role, &u.CreatedAt)
+	if err != nil {
 		return nil, dbError(err)
 	}
 	return u, nil

@@ -198,7 +198,11 @@ func (h *Auth) me(c *fiber.Ctx) error {
 		}
 		return err
 	}
-	return c.JSON(newUserJSON(user))
+	// The hot path: encoded straight into a stack buffer, then copied into the response.
+	var scratch [512]byte
+	c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
+	c.Response().SetBody(AppendUserJSON(scratch[:0], user)) // SetBody copies; c.Send would keep the slice
+	return nil
 }
 
 // logout handles POST /auth/logout: the token used is refused from now on, on every instance.

@@ -17,6 +17,7 @@ type result struct {
 	RPS      float64 // successful responses per second
 	P50, P90 time.Duration
 	P99, Max time.Duration
+	P999     time.Duration // wrk runs only
 	Codes    map[string]int
 	RoundP99 []time.Duration // pooled runs: the p99 of each round
 }

@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -15,30 +15,21 @@ import (
 	"github.com/example/authapi/config"
 	"github.com/example/authapi/middleware"
 	"github.com/example/authapi/models"
+	"github.com/example/authapi/routes"
 )
 
 // reference is the floor GET /auth/me is compared with: the same work (bearer token, HS256 and
-// the same claim checks, EXISTS jwt:{jti} through the same TokenStore, the user by primary key
-// through the same BunUserStore and pool settings, the same JSON) on bare fasthttp, with no
-// router, middleware, request id, access log or metrics. The difference is what the framework
-// and the middleware chain cost.
+// the same claim checks, EXISTS jwt:{jti} through the same TokenStore, the user by primary key,
+// the same JSON encoder) on bare fasthttp, with no router, middleware, request id, access log
+// or metrics. With byID from the service's BunUserStore (Bun, pgdriver, same pool settings) the
+// difference is what the framework and the middleware chain cost; with byID on pgx (the
+// "pgx floor") the difference between the two references is the driver's share.
 type reference struct {
 	secret []byte
 	issuer string
 	parser *jwt.Parser
 	tokens *models.TokenStore
-	users  *models.BunUserStore
-}
-
-// meJSON has the shape of routes.userJSON for a non-suspended user (the only kind benched).
-type meJSON struct {
-	ID        string `json:"id"`
-	Email     string `json:"email"`
-	CreatedAt string `json:"created_at"`
-	Status    struct {
-		Status string `json:"status"`
-	} `json:"status"`
-	Role string `json:"role"`
+	byID   func(context.Context, uuid.UUID) (*models.User, error)
 }
 
 func (r *reference) handle(ctx *fasthttp.RequestCtx) {
@@ -65,7 +56,7 @@ func (r *reference) handle(ctx *fasthttp.RequestCtx) {
 		ctx.Error(`{"error":"unauthorized: token revoked"}`, fasthttp.StatusUnauthorized)
 		return
 	}
-	u, err := r.users.ByID(c, id)
+	u, err := r.byID(c, id)
 	if err != nil {
 		status := fasthttp.StatusInternalServerError
 		var me *models.Error
@@ -75,16 +66,14 @@ func (r *reference) handle(ctx *fasthttp.RequestCtx) {
 		ctx.Error(`{"error":"internal error"}`, status)
 		return
 	}
-	out := meJSON{ID: u.ID.String(), Email: u.Email, CreatedAt: u.CreatedAt.UTC().Format(time.RFC3339Nano), Role: string(u.Role)}
-	out.Status.Status = string(u.Status)
-	body, _ := json.Marshal(out)
 	ctx.SetContentType("application/json")
-	ctx.SetBody(body)
+	ctx.SetBody(routes.AppendUserJSON(ctx.Response.Body()[:0], u))
 }
 
 // serveReference runs the reference on addr until the process is killed. It reads the same
-// configuration as the service (DATABASE_URL, REDIS_URL, JWT_*), so pool sizes match.
-func serveReference(addr string) error {
+// configuration as the service (DATABASE_URL, REDIS_URL, JWT_*), so pool sizes match. driver
+// is "pgdriver" (the service's BunUserStore) or "pgx" (pgxpool, same pool size).
+func serveReference(addr, driver string) error {
 	cfg, err := config.Load()
 	if err != nil {
 		return err
@@ -93,13 +82,21 @@ func serveReference(addr string) error {
 	if err != nil {
 		return err
 	}
-	db := app.OpenDB(cfg.DB)
 	r := &reference{
 		secret: cfg.JWT.Secret,
 		issuer: cfg.JWT.Issuer,
 		parser: jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired()),
 		tokens: models.NewTokenStore(rdb, cfg.Redis.Timeout),
-		users:  models.NewBunUserStore(db, cfg.DB.QueryTimeout),
+	}
+	switch driver {
+	case "pgdriver":
+		r.byID = models.NewBunUserStore(app.OpenDB(cfg.DB), cfg.DB.QueryTimeout).ByID
+	case "pgx":
+		if r.byID, err = pgxByID(cfg.DB); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("reference: unknown driver %q", driver)
 	}
 	return (&fasthttp.Server{Handler: r.handle, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}).ListenAndServe(addr)
 }

@@ -20,7 +20,6 @@ const (
 	benchPassword = "benchpass1"
 	benchSecret   = "bench-only-secret-0123456789abcdef-0123"
 	bcryptCost    = 12 // the service's default BCRYPT_COST
-	meWorkers     = 32
 )
 
 // runBench runs every scenario in one process lifetime of the service, so all ratios compare
@@ -31,8 +30,16 @@ func runBench(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	if o.tmp, err = os.MkdirTemp("", "authapi-bench"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(o.tmp)
 
-	svcPort, adminPort, refPort := freePort(), freePort(), freePort()
+	svcPort, adminPort, refPort, pgxPort := freePort(), freePort(), freePort(), freePort()
+	w, err := newWrk(o.tmp)
+	if err != nil {
+		return err
+	}
 	env := []string{
 		"DATABASE_URL=" + o.db, "REDIS_URL=" + o.redis, "JWT_SECRET=" + benchSecret,
 		fmt.Sprintf("PORT=%d", svcPort), fmt.Sprintf("ADMIN_PORT=%d", adminPort),
@@ -85,11 +92,17 @@ func runBench(ctx context.Context, o options) error {
 	if r.StartTime, err = waitFor(ready, t0, 30*time.Second); err != nil {
 		return err
 	}
-	ref, err := start(env, false, os.Args[0], "reference", fmt.Sprintf("127.0.0.1:%d", refPort))
+	refURL, pgxURL := fmt.Sprintf("http://127.0.0.1:%d/auth/me", refPort), fmt.Sprintf("http://127.0.0.1:%d/auth/me", pgxPort)
+	ref, err := start(env, false, os.Args[0], "reference", fmt.Sprintf("127.0.0.1:%d", refPort), "pgdriver")
 	if err != nil {
 		return err
 	}
 	defer ref.stop()
+	pgx, err := start(env, false, os.Args[0], "reference", fmt.Sprintf("127.0.0.1:%d", pgxPort), "pgx")
+	if err != nil {
+		return err
+	}
+	defer pgx.stop()
 	time.Sleep(time.Second)
 	r.IdleRSS, _ = svc.rss()
 
@@ -102,35 +115,71 @@ func runBench(ctx context.Context, o options) error {
 		return err
 	}
 
-	// 3. GET /auth/me against the reference, alternating which goes first in each round.
-	step("me vs reference")
-	meSvc := vegeta.NewStaticTargeter(get(base+"/auth/me", userTok))
-	meRef := vegeta.NewStaticTargeter(get(fmt.Sprintf("http://127.0.0.1:%d/auth/me", refPort), userTok))
-	if err := checkSame(base+"/auth/me", fmt.Sprintf("http://127.0.0.1:%d/auth/me", refPort), userTok); err != nil {
-		return err
-	}
-	closedLoop("warm-up", meSvc, meWorkers, time.Second)
-	closedLoop("warm-up", meRef, meWorkers, time.Second)
-	for i := 0; i < o.rounds; i++ {
-		a, b := func() { r.MeService = append(r.MeService, closedLoop("service /auth/me", meSvc, meWorkers, o.step)) },
-			func() { r.MeRef = append(r.MeRef, closedLoop("reference /auth/me", meRef, meWorkers, o.step)) }
-		if i%2 == 1 {
-			a, b = b, a
+	// 3. GET /auth/me: the service and both references in turn, the order rotating each round,
+	// all driven by wrk from outside every process under test.
+	step("me vs references")
+	for _, u := range []string{refURL, pgxURL} {
+		if err := checkSame(base+"/auth/me", u, userTok); err != nil {
+			return err
 		}
-		a()
-		b()
+	}
+	meLoad := func(name, url string) wrkLoad {
+		return wrkLoad{name: name, url: url, token: userTok, conns: o.conns, d: o.step}
+	}
+	sides := []wrkLoad{meLoad("service /auth/me", base+"/auth/me"), meLoad("reference (fasthttp+pgdriver)", refURL), meLoad("pgx floor (fasthttp+pgx)", pgxURL)}
+	for _, l := range sides { // warm-up: pools filled, code paged in
+		l.d = time.Second
+		if _, err := w.run(l); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < o.rounds; i++ {
+		for j := range sides {
+			k := (i + j) % len(sides)
+			res, err := w.run(sides[k])
+			if err != nil {
+				return err
+			}
+			switch k {
+			case 0:
+				r.MeService = append(r.MeService, res)
+			case 1:
+				r.MeRef = append(r.MeRef, res)
+			case 2:
+				r.MePgx = append(r.MePgx, res)
+			}
+		}
+	}
+
+	// p99 at half of the peak the service just reached: wrk connections pausing between
+	// requests, calibrated by one short run.
+	step("me at 50% of peak")
+	peak, _ := sumRPS(r.MeService)
+	if r.Half, err = halfPeak(w, meLoad("service /auth/me at ~50% of peak", base+"/auth/me"), peak); err != nil {
+		return err
 	}
 
 	// Where the time goes: a CPU profile of the service under the same load, after the rounds.
 	step("profile /auth/me")
-	go func() {
-		if err := cpuProfile(fmt.Sprintf("http://127.0.0.1:%d", adminPort), o.out, o.step, o.bin); err != nil {
-			fmt.Fprintln(os.Stderr, "bench: profile:", err)
-		}
-	}()
+	profiled := make(chan error, 1)
+	go func() { profiled <- cpuProfile(fmt.Sprintf("http://127.0.0.1:%d", adminPort), o.out, o.step, o.bin) }()
 	time.Sleep(200 * time.Millisecond)
-	r.Profiled = closedLoop("service /auth/me, profiled", meSvc, meWorkers, o.step)
-	time.Sleep(time.Second)
+	if r.Profiled, err = w.run(meLoad("service /auth/me, profiled", base+"/auth/me")); err != nil {
+		return err
+	}
+	if err := <-profiled; err != nil {
+		fmt.Fprintln(os.Stderr, "bench: profile:", err)
+	}
+
+	// What each middleware costs: the chain with one piece switched off, against the whole
+	// chain of the same (bench) build in the same rounds.
+	if o.chainRounds > 0 {
+		step("middleware cost")
+		if r.Chain, err = chainCosts(ctx, o, env, w, userTok); err != nil {
+			return err
+		}
+	}
+	meSvc := vegeta.NewStaticTargeter(get(base+"/auth/me", userTok))
 
 	// 4. Login at the bcrypt ceiling: one compare timed here, in the same run.
 	step("login")

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// chainVariant is the service with one thing changed: a middleware switched off (the bench
+// build reads BENCH_CHAIN_OFF) or a runtime setting.
+type chainVariant struct {
+	Name string
+	Env  []string
+}
+
+var chainVariants = []chainVariant{
+	{"request id", []string{"BENCH_CHAIN_OFF=requestid"}},
+	{"metrics", []string{"BENCH_CHAIN_OFF=metrics"}},
+	{"access log (JSON, info, to /dev/null)", []string{"BENCH_CHAIN_OFF=accesslog"}},
+	{"panic recovery", []string{"BENCH_CHAIN_OFF=recover"}},
+	{"secure headers", []string{"BENCH_CHAIN_OFF=headers"}},
+	{"readiness gate", []string{"BENCH_CHAIN_OFF=ready"}},
+	{"all of the above (Fiber, JWT, whitelist, handler left)", []string{"BENCH_CHAIN_OFF=all"}},
+}
+
+// chainCost is one row of the middleware table: the whole chain and the chain without one
+// piece, in alternating rounds.
+type chainCost struct {
+	Variant       string
+	Full, Without []result
+}
+
+// share is the part of the whole chain's time per request that the piece costs:
+// 1 - full/without at saturation (negative: the rounds could not tell it from noise).
+func (c chainCost) share() float64 {
+	full, _ := sumRPS(c.Full)
+	without, _ := sumRPS(c.Without)
+	return 1 - full/without
+}
+
+// micros is that cost in CPU time per request on the machine's cores: the difference of the
+// two per-request times at saturation, times the CPUs both sides had.
+func (c chainCost) micros(cpus int) float64 {
+	full, _ := sumRPS(c.Full)
+	without, _ := sumRPS(c.Without)
+	return (1/full - 1/without) * 1e6 * float64(cpus)
+}
+
+// chainCosts builds the bench variant of the binary, starts the whole chain once and each
+// variant in turn beside it, and measures both in o.chainRounds alternating rounds.
+func chainCosts(ctx context.Context, o options, env []string, w *wrk, token string) ([]chainCost, error) {
+	bin := filepath.Join(o.tmp, "authapi-benchchain")
+	build := exec.CommandContext(ctx, "go", "build", "-tags", "benchchain", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build -tags benchchain: %w: %s", err, out)
+	}
+	serve := func(extra []string) (*proc, string, error) {
+		port, admin := freePort(), freePort()
+		e := append(append(append([]string{}, env...), extra...), fmt.Sprintf("PORT=%d", port), fmt.Sprintf("ADMIN_PORT=%d", admin))
+		p, err := start(e, false, bin, "serve")
+		if err != nil {
+			return nil, "", err
+		}
+		if _, err := waitFor(fmt.Sprintf("http://127.0.0.1:%d/readyz", admin), time.Now(), 30*time.Second); err != nil {
+			p.stop()
+			return nil, "", err
+		}
+		return p, fmt.Sprintf("http://127.0.0.1:%d/auth/me", port), nil
+	}
+	full, fullURL, err := serve([]string{"BENCH_CHAIN_OFF="})
+	if err != nil {
+		return nil, err
+	}
+	defer full.stop()
+	var out []chainCost
+	for _, v := range chainVariants {
+		p, url, err := serve(v.Env)
+		if err != nil {
+			return nil, err
+		}
+		sides := []wrkLoad{
+			{name: "whole chain", url: fullURL, token: token, conns: o.conns, d: o.step},
+			{name: "without " + v.Name, url: url, token: token, conns: o.conns, d: o.step},
+		}
+		c := chainCost{Variant: v.Name}
+		for i := 0; i < o.chainRounds; i++ {
+			for j := range sides {
+				k := (i + j) % 2
+				res, err := w.run(sides[k])
+				if err != nil {
+					p.stop()
+					return nil, err
+				}
+				if k == 0 {
+					c.Full = append(c.Full, res)
+				} else {
+					c.Without = append(c.Without, res)
+				}
+			}
+		}
+		p.stop()
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// halfPeak measures l at about half of peak: wrk connections each pausing between answers.
+// A first short run at a guessed pause calibrates the number of connections; the measured run
+// reports the rate it reached (the report shows it as a share of the peak).
+func halfPeak(w *wrk, l wrkLoad, peak float64) (result, error) {
+	const pauseMS = 10
+	target := peak / 2
+	// Each connection sends about one request per (pause + latency); latency is well under a
+	// millisecond at this load.
+	l.delayMS = pauseMS
+	l.conns = max(1, int(math.Round(target*(pauseMS+0.5)/1000)))
+	probe := l
+	probe.d = 2 * time.Second
+	probe.name += " (calibration)"
+	got, err := w.run(probe)
+	if err != nil {
+		return result{}, err
+	}
+	if got.RPS > 0 {
+		l.conns = max(1, int(math.Round(float64(l.conns)*target/got.RPS)))
+	}
+	res, err := w.run(l)
+	if err != nil {
+		return result{}, err
+	}
+	fmt.Fprintf(os.Stderr, "bench:   half peak: %d connections, %.0f req/s = %.2f of peak %.0f\n", l.conns, res.RPS, res.RPS/peak, peak)
+	return res, nil
+}

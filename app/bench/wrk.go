@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// wrk drives the max-rate and paced loads with wrk, a C load generator in a process of its own:
+// the vegeta library in this process cost as much CPU as a fifth of the service's, and taking it
+// from the server that is being measured flatters whichever side does more work per request.
+// One wrk thread: on 2 cores it uses well under one, and a second thread only adds contention.
+type wrk struct {
+	dir string // where the Lua scripts go
+}
+
+// wrkScript reports one run as a single line the harness parses; delay() paces each
+// connection when DELAY_MS is set (wrk 4 has no fixed-rate mode; wrk2 is not packaged).
+const wrkScript = `
+local delay_ms = tonumber(os.getenv("WRK_DELAY_MS") or "0")
+local auth = os.getenv("WRK_AUTH")
+local bodies = {}
+function init(args)
+  for i = 1, #args do bodies[i] = args[i] end
+  if auth ~= nil and auth ~= "" then wrk.headers["Authorization"] = "Bearer " .. auth end
+  if #bodies > 0 then
+    wrk.method = "POST"
+    wrk.headers["Content-Type"] = "application/json"
+  end
+end
+local n = 0
+function request()
+  if #bodies == 0 then return wrk.request() end
+  n = n % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[n])
+end
+if delay_ms > 0 then
+  function delay() return delay_ms end
+end
+function done(s, latency, requests)
+  local e = s.errors
+  io.write(string.format("WRKRESULT %d %d %d %d %d %d %d %d %d %d %d %d\n",
+    s.requests, s.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
+    latency.max, latency.mean, s.bytes, e.timeout))
+end
+`
+
+func newWrk(dir string) (*wrk, error) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return nil, fmt.Errorf("wrk not found (apt-get install wrk; `just bench` installs it): %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench.lua"), []byte(wrkScript), 0o644); err != nil {
+		return nil, err
+	}
+	return &wrk{dir: dir}, nil
+}
+
+// wrkLoad is one wrk invocation.
+type wrkLoad struct {
+	name, url, token string
+	conns            int
+	d                time.Duration
+	delayMS          int      // per-connection pause after each answer (0: none, max rate)
+	bodies           []string // POST bodies, cycled; none: GET
+}
+
+// run runs l and returns its figures; RPS counts answers that were 2xx (wrk counts the others
+// as status errors).
+func (w *wrk) run(l wrkLoad) (result, error) {
+	args := []string{"-t1", fmt.Sprintf("-c%d", l.conns), fmt.Sprintf("-d%ds", int(l.d.Seconds())),
+		"--timeout", "10s", "-s", filepath.Join(w.dir, "bench.lua"), l.url}
+	if len(l.bodies) > 0 {
+		args = append(append(args, "--"), l.bodies...)
+	}
+	cmd := exec.Command("wrk", args...)
+	cmd.Env = append(os.Environ(), "WRK_AUTH="+l.token, "WRK_DELAY_MS="+strconv.Itoa(l.delayMS))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return result{}, fmt.Errorf("wrk %s: %w: %s", l.name, err, out.String())
+	}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 13 || f[0] != "WRKRESULT" {
+			continue
+		}
+		v := make([]int64, 12)
+		for i := range v {
+			v[i], _ = strconv.ParseInt(f[i+1], 10, 64)
+		}
+		us := func(x int64) time.Duration { return time.Duration(x) * time.Microsecond }
+		requests, elapsed, sockErr, statusErr := v[0], us(v[1]), v[2], v[3]
+		ok := requests - statusErr
+		load := fmt.Sprintf("wrk 1 thread, %d connections, max rate, %s", l.conns, l.d)
+		if l.delayMS > 0 {
+			load = fmt.Sprintf("wrk 1 thread, %d connections, each pausing %d ms after an answer, %s", l.conns, l.delayMS, l.d)
+		}
+		r := result{
+			Name: l.name, Load: load, Requests: uint64(requests), RPS: float64(ok) / elapsed.Seconds(),
+			P50: us(v[4]), P90: us(v[5]), P99: us(v[6]), P999: us(v[7]), Max: us(v[8]),
+			Codes: map[string]int{"2xx": int(ok), "other": int(statusErr), "socket errors": int(sockErr)},
+		}
+		if requests > 0 {
+			r.Success = float64(ok) / float64(requests)
+		}
+		fmt.Fprintf(os.Stderr, "bench:   %-44s %8.0f req/s  p50 %s  p99 %s\n", l.name, r.RPS, ms(r.P50), ms(r.P99))
+		return r, nil
+	}
+	return result{}, fmt.Errorf("wrk %s: no result line in: %s", l.name, out.String())
+}
