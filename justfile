@@ -135,12 +135,18 @@ down:
     docker compose -f docker/compose.yaml down
 
 # Benchmark: build, private Postgres+Redis, seed 1,000,000 users, run every scenario, write
-# app/bench/results/report.md and chart.svg. About 4 minutes on 2 cores. Redis stays in this
-# session, so in the service's scheduling group; the harness also measures the service in a
-# session of its own (see "Scheduling groups" in the README).
+# app/bench/results/report.md and chart.svg. About 6 minutes on 2 cores. The /auth/me load is
+# driven by wrk (installed here with apt-get if missing). Redis stays in this session, so in
+# the service's scheduling group; the harness also measures the service in a session of its own.
+# Benchmark the service: wrk, a pgx floor, what each middleware costs (see app/bench/README.md).
 bench *ARGS: build
     #!/usr/bin/env bash
     set -euo pipefail
+    if ! command -v wrk >/dev/null; then
+      sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+    fi
     dir=$(mktemp -d /tmp/authapi-bench.XXXXXX)
     trap 'docker/services.sh stop "$dir"; rm -rf "$dir"' EXIT
     pg=$(docker/freeport.sh); rd=$(docker/freeport.sh)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"time"
 )
 
@@ -15,22 +17,27 @@ import (
 type chainVariant struct {
 	Name string
 	Env  []string
+	// Setting marks a runtime setting compared with the default rather than a piece left out.
+	Setting bool
 }
 
 var chainVariants = []chainVariant{
-	{"request id", []string{"BENCH_CHAIN_OFF=requestid"}},
-	{"metrics", []string{"BENCH_CHAIN_OFF=metrics"}},
-	{"access log (JSON, info, to /dev/null)", []string{"BENCH_CHAIN_OFF=accesslog"}},
-	{"panic recovery", []string{"BENCH_CHAIN_OFF=recover"}},
-	{"secure headers", []string{"BENCH_CHAIN_OFF=headers"}},
-	{"readiness gate", []string{"BENCH_CHAIN_OFF=ready"}},
-	{"all of the above (Fiber, JWT, whitelist, handler left)", []string{"BENCH_CHAIN_OFF=all"}},
+	{"request id", []string{"BENCH_CHAIN_OFF=requestid"}, false},
+	{"metrics", []string{"BENCH_CHAIN_OFF=metrics"}, false},
+	{"access log (JSON, info, to /dev/null)", []string{"BENCH_CHAIN_OFF=accesslog"}, false},
+	{"panic recovery", []string{"BENCH_CHAIN_OFF=recover"}, false},
+	{"secure headers", []string{"BENCH_CHAIN_OFF=headers"}, false},
+	{"readiness gate", []string{"BENCH_CHAIN_OFF=ready"}, false},
+	{"all of the above (Fiber, JWT, whitelist, handler left)", []string{"BENCH_CHAIN_OFF=all"}, false},
+	// The Ps bcrypt used to keep for good: what the hot path paid for it with no login running.
+	{"GOMAXPROCS = 2 × CPUs for good (the old static bcrypt reservation)", []string{"BENCH_CHAIN_OFF=", "GOMAXPROCS=" + strconv.Itoa(2*runtime.NumCPU())}, true},
 }
 
 // chainCost is one row of the middleware table: the whole chain and the chain without one
 // piece, in alternating rounds.
 type chainCost struct {
 	Variant       string
+	Setting       bool
 	Full, Without []result
 }
 
@@ -42,14 +49,6 @@ func (c chainCost) share() float64 {
 	return 1 - full/without
 }
 
-// micros is that cost in CPU time per request on the machine's cores: the difference of the
-// two per-request times at saturation, times the CPUs both sides had.
-func (c chainCost) micros(cpus int) float64 {
-	full, _ := sumRPS(c.Full)
-	without, _ := sumRPS(c.Without)
-	return (1/full - 1/without) * 1e6 * float64(cpus)
-}
-
 // chainCosts builds the bench variant of the binary, starts the whole chain once and each
 // variant in turn beside it, and measures both in o.chainRounds alternating rounds.
 func chainCosts(ctx context.Context, o options, env []string, w *wrk, token string) ([]chainCost, error) {
@@ -58,7 +57,7 @@ func chainCosts(ctx context.Context, o options, env []string, w *wrk, token stri
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build -tags benchchain: %w: %s", err, out)
 	}
-	serve := func(extra []string) (*proc, string, error) {
+	serve := func(extra []string) (*proc, string, error) { // the process and its /auth/me URL
 		port, admin := freePort(), freePort()
 		e := append(append(append([]string{}, env...), extra...), fmt.Sprintf("PORT=%d", port), fmt.Sprintf("ADMIN_PORT=%d", admin))
 		p, err := start(e, false, bin, "serve")
@@ -82,11 +81,15 @@ func chainCosts(ctx context.Context, o options, env []string, w *wrk, token stri
 		if err != nil {
 			return nil, err
 		}
-		sides := []wrkLoad{
-			{name: "whole chain", url: fullURL, token: token, conns: o.conns, d: o.step},
-			{name: "without " + v.Name, url: url, token: token, conns: o.conns, d: o.step},
+		label := "without " + v.Name
+		if v.Setting {
+			label = "with " + v.Name
 		}
-		c := chainCost{Variant: v.Name}
+		sides := []wrkLoad{
+			{name: "whole chain", url: fullURL, token: token, conns: o.conns, d: o.step, pid: full.pid()},
+			{name: label, url: url, token: token, conns: o.conns, d: o.step, pid: p.pid()},
+		}
+		c := chainCost{Variant: v.Name, Setting: v.Setting}
 		for i := 0; i < o.chainRounds; i++ {
 			for j := range sides {
 				k := (i + j) % 2

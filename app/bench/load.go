@@ -18,8 +18,10 @@ type result struct {
 	P50, P90 time.Duration
 	P99, Max time.Duration
 	P999     time.Duration // wrk runs only
-	Codes    map[string]int
-	RoundP99 []time.Duration // pooled runs: the p99 of each round
+	// CPUPerReq is the server process's CPU time per request (wrk runs with a pid only).
+	CPUPerReq time.Duration
+	Codes     map[string]int
+	RoundP99  []time.Duration // pooled runs: the p99 of each round
 }
 
 // get builds a GET target with an optional bearer token.

@@ -34,6 +34,8 @@ func start(env []string, ownSession bool, name string, args ...string) (*proc, e
 	return &proc{cmd: cmd}, nil
 }
 
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
 func (p *proc) stop() {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})

@@ -118,6 +118,15 @@ func sumRPS(rs []result) (float64, []string) {
 	return s / float64(len(rs)), each
 }
 
+// meanCPU is the mean server CPU time per request over wrk runs, in µs.
+func meanCPU(rs []result) float64 {
+	var s time.Duration
+	for _, r := range rs {
+		s += r.CPUPerReq
+	}
+	return float64(s.Microseconds()) / float64(max(len(rs), 1))
+}
+
 func msList(ds []time.Duration) string {
 	var out []string
 	for _, d := range ds {
@@ -166,6 +175,7 @@ func (r *report) write(dir string) error {
 	w("| GET /auth/me vs bare fasthttp reference (same stores, Bun+pgdriver) | ≥ 0.90 | service %.0f req/s, reference %.0f req/s (mean of %d rotating rounds) | %.2f | %s |", svc, ref, len(r.MeService), meRatio, verdict(meRatio >= 0.9))
 	w("| GET /auth/me vs the pgx floor (bare fasthttp, pgx) | (reported) | service %.0f req/s, pgx floor %.0f req/s | %.2f | — |", svc, pgx, floorRatio)
 	w("| the driver's share: pgdriver reference vs pgx floor | (reported) | %.0f vs %.0f req/s | %.2f | — |", ref, pgx, driverRatio)
+	w("| CPU time of the server process per /auth/me (steadier than req/s on a shared machine) | (reported) | service %.0f µs, reference %.0f µs, pgx floor %.0f µs | service/reference %.2f | — |", meanCPU(r.MeService), meanCPU(r.MeRef), meanCPU(r.MePgx), meanCPU(r.MeService)/meanCPU(r.MeRef))
 	w("| GET /auth/me p99 at ~50%% of peak | ≤ 2 ms | p99 %s (p50 %s, p99.9 %s) at %.0f req/s = %.2f of peak %.0f | — | %s |", ms(r.Half.P99), ms(r.Half.P50), ms(r.Half.P999), r.Half.RPS, r.Half.RPS/svc, svc, verdict(r.Half.P99 <= 2*time.Millisecond && r.Half.RPS/svc >= 0.45))
 	w("| Login at the bcrypt ceiling | ≥ 0.90 | %.2f logins/s; ceiling %d CPUs ÷ %s = %.2f/s | %.2f | %s |", r.Login.RPS, r.CPUs, ms(r.BcryptCompare), ceiling, loginRatio, verdict(loginRatio >= 0.9))
 	w("| /auth/me p99 under a login flood: service and Redis in the harness's session¹ | ≤ 3 | p99 %s alone, %s under flood | %.2f | %s |", ms(r.Iso.Alone.P99), ms(r.Iso.Flood.P99), isoRatio, verdict(isoRatio <= 3))
@@ -232,14 +242,32 @@ func (r *report) writeChain(w func(string, ...any)) {
 	}
 	w("## What each middleware costs")
 	w("")
-	w("The bench build of the service (`go build -tags benchchain`) with one piece switched off (BENCH_CHAIN_OFF), against the whole chain of the same build, %d alternating wrk rounds each (%d connections, %s). Share: 1 − whole/without, the part of the whole chain's time per request the piece takes; CPU µs: that difference in per-request time × %d CPUs. Differences within ±2%% are noise on this machine.", r.Options.chainRounds, r.Options.conns, r.Options.step, r.CPUs)
+	w("The bench build of the service (`go build -tags benchchain`) with one piece switched off (BENCH_CHAIN_OFF), against the whole chain of the same build, %d alternating wrk rounds each (%d connections, %s). Share: 1 − whole/without, the part of the whole chain's time per request the piece takes (Postgres, Redis and wrk included). CPU µs: the service process's own CPU time per request, whole chain minus without, read from /proc (steadier than req/s while other jobs share the machine). Differences within ±2%% or ±2 µs are noise.", r.Options.chainRounds, r.Options.conns, r.Options.step)
 	w("")
 	w("| switched off | whole chain req/s | without req/s | share | CPU µs/request |")
 	w("|---|---|---|---|---|")
+	var settings []chainCost
 	for _, c := range r.Chain {
+		if c.Setting {
+			settings = append(settings, c)
+			continue
+		}
 		full, fullEach := sumRPS(c.Full)
 		without, withoutEach := sumRPS(c.Without)
-		w("| %s | %.0f (%s) | %.0f (%s) | %.1f%% | %.1f |", c.Variant, full, strings.Join(fullEach, ", "), without, strings.Join(withoutEach, ", "), 100*c.share(), c.micros(r.CPUs))
+		w("| %s | %.0f (%s) | %.0f (%s) | %.1f%% | %.0f − %.0f = %.0f |", c.Variant, full, strings.Join(fullEach, ", "), without, strings.Join(withoutEach, ", "), 100*c.share(), meanCPU(c.Full), meanCPU(c.Without), meanCPU(c.Full)-meanCPU(c.Without))
+	}
+	w("")
+	if len(settings) == 0 {
+		return
+	}
+	w("Runtime settings, the same way (no login running):")
+	w("")
+	w("| setting | default req/s | with the setting req/s | ratio | CPU µs/request, default → with |")
+	w("|---|---|---|---|---|")
+	for _, c := range settings {
+		full, fullEach := sumRPS(c.Full)
+		with, withEach := sumRPS(c.Without)
+		w("| %s | %.0f (%s) | %.0f (%s) | %.2f | %.0f → %.0f |", c.Variant, full, strings.Join(fullEach, ", "), with, strings.Join(withEach, ", "), with/full, meanCPU(c.Full), meanCPU(c.Without))
 	}
 	w("")
 }

@@ -123,10 +123,14 @@ func runBench(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	meLoad := func(name, url string) wrkLoad {
-		return wrkLoad{name: name, url: url, token: userTok, conns: o.conns, d: o.step}
+	meLoad := func(name, url string, pid int) wrkLoad {
+		return wrkLoad{name: name, url: url, token: userTok, conns: o.conns, d: o.step, pid: pid}
 	}
-	sides := []wrkLoad{meLoad("service /auth/me", base+"/auth/me"), meLoad("reference (fasthttp+pgdriver)", refURL), meLoad("pgx floor (fasthttp+pgx)", pgxURL)}
+	sides := []wrkLoad{
+		meLoad("service /auth/me", base+"/auth/me", svc.pid()),
+		meLoad("reference (fasthttp+pgdriver)", refURL, ref.pid()),
+		meLoad("pgx floor (fasthttp+pgx)", pgxURL, pgx.pid()),
+	}
 	for _, l := range sides { // warm-up: pools filled, code paged in
 		l.d = time.Second
 		if _, err := w.run(l); err != nil {
@@ -155,7 +159,7 @@ func runBench(ctx context.Context, o options) error {
 	// requests, calibrated by one short run.
 	step("me at 50% of peak")
 	peak, _ := sumRPS(r.MeService)
-	if r.Half, err = halfPeak(w, meLoad("service /auth/me at ~50% of peak", base+"/auth/me"), peak); err != nil {
+	if r.Half, err = halfPeak(w, meLoad("service /auth/me at ~50% of peak", base+"/auth/me", svc.pid()), peak); err != nil {
 		return err
 	}
 
@@ -164,7 +168,7 @@ func runBench(ctx context.Context, o options) error {
 	profiled := make(chan error, 1)
 	go func() { profiled <- cpuProfile(fmt.Sprintf("http://127.0.0.1:%d", adminPort), o.out, o.step, o.bin) }()
 	time.Sleep(200 * time.Millisecond)
-	if r.Profiled, err = w.run(meLoad("service /auth/me, profiled", base+"/auth/me")); err != nil {
+	if r.Profiled, err = w.run(meLoad("service /auth/me, profiled", base+"/auth/me", 0)); err != nil {
 		return err
 	}
 	if err := <-profiled; err != nil {

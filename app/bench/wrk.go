@@ -69,6 +69,9 @@ type wrkLoad struct {
 	d                time.Duration
 	delayMS          int      // per-connection pause after each answer (0: none, max rate)
 	bodies           []string // POST bodies, cycled; none: GET
+	// pid is the server process whose CPU time per answer is reported (0: none). On a
+	// machine shared with other jobs it is steadier than req/s, which moves with their load.
+	pid int
 }
 
 // run runs l and returns its figures; RPS counts answers that were 2xx (wrk counts the others
@@ -83,7 +86,10 @@ func (w *wrk) run(l wrkLoad) (result, error) {
 	cmd.Env = append(os.Environ(), "WRK_AUTH="+l.token, "WRK_DELAY_MS="+strconv.Itoa(l.delayMS))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	cpu0 := cpuTime(l.pid)
+	err := cmd.Run()
+	cpu := cpuTime(l.pid) - cpu0
+	if err != nil {
 		return result{}, fmt.Errorf("wrk %s: %w: %s", l.name, err, out.String())
 	}
 	sc := bufio.NewScanner(&out)
@@ -110,9 +116,32 @@ func (w *wrk) run(l wrkLoad) (result, error) {
 		}
 		if requests > 0 {
 			r.Success = float64(ok) / float64(requests)
+			r.CPUPerReq = cpu / time.Duration(requests)
 		}
-		fmt.Fprintf(os.Stderr, "bench:   %-44s %8.0f req/s  p50 %s  p99 %s\n", l.name, r.RPS, ms(r.P50), ms(r.P99))
+		fmt.Fprintf(os.Stderr, "bench:   %-44s %8.0f req/s  p50 %s  p99 %s  CPU %s/req\n", l.name, r.RPS, ms(r.P50), ms(r.P99), r.CPUPerReq)
 		return r, nil
 	}
 	return result{}, fmt.Errorf("wrk %s: no result line in: %s", l.name, out.String())
 }
+
+// cpuTime is the user plus system CPU time pid has used so far (all its threads), 0 for pid 0.
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux in use.
+const clockTicks = 100
