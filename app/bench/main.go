@@ -10,6 +10,7 @@
 //
 //	go run ./app/bench -bin bin/authapi -db URL -redis URL -out app/bench/results
 //	go run ./app/bench reference ADDR pgdriver|pgx   (a reference server; started by the harness)
+//	go run ./app/bench breakdown BIN PROFILE         (a CPU profile by piece of the request)
 package main
 
 import (
@@ -24,6 +25,16 @@ import (
 func main() {
 	if len(os.Args) == 4 && os.Args[1] == "reference" {
 		log.Fatal(serveReference(os.Args[2], os.Args[3]))
+	}
+	if len(os.Args) == 4 && os.Args[1] == "breakdown" {
+		shares, err := breakdown(os.Args[2], os.Args[3])
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, s := range shares {
+			fmt.Printf("%5.1f%%  %s\n", 100*s.Part, s.Piece)
+		}
+		return
 	}
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin/authapi", "service binary")

@@ -29,6 +29,7 @@ type report struct {
 	MePgx             []result
 	Half              result // /auth/me at about half of the service's peak
 	Chain             []chainCost
+	Breakdown         []share // the service's CPU profile under /auth/me, by piece
 	Profiled          result
 	BcryptCompare     time.Duration
 	CPUs              int
@@ -192,6 +193,7 @@ func (r *report) write(dir string) error {
 	w("GET /auth/me rounds (req/s): service %s; reference %s; pgx floor %s.", strings.Join(svcEach, ", "), strings.Join(refEach, ", "), strings.Join(pgxEach, ", "))
 	w("")
 	r.writeChain(w)
+	r.writeBreakdown(w)
 	w("¹ Scheduling groups: Linux's autogroup scheduler (on by default) gives each session one share of the CPU and ranks threads by niceness only inside a session. bcrypt runs at niceness 10, below the service's request threads, and below Redis only when Redis shares the service's session; Postgres backends always run in sessions of their own (each calls setsid). While two bcrypt threads saturate both cores, a process in another group competes with the service's whole group as an equal, so its answers to /auth/me can wait. First run: %s. Second run: %s.", r.Iso.Groups, r.IsoOwn.Groups)
 	w("")
 	w("/auth/me p99 of each isolation round, shared session: alone %s; under the login flood %s. Own session: alone %s; under the login flood %s (each verdict uses the pooled p99 of all its rounds).", msList(r.Iso.Alone.RoundP99), msList(r.Iso.Flood.RoundP99), msList(r.IsoOwn.Alone.RoundP99), msList(r.IsoOwn.Flood.RoundP99))
@@ -268,6 +270,23 @@ func (r *report) writeChain(w func(string, ...any)) {
 		full, fullEach := sumRPS(c.Full)
 		with, withEach := sumRPS(c.Without)
 		w("| %s | %.0f (%s) | %.0f (%s) | %.2f | %.0f → %.0f |", c.Variant, full, strings.Join(fullEach, ", "), with, strings.Join(withEach, ", "), with/full, meanCPU(c.Full), meanCPU(c.Without))
+	}
+	w("")
+}
+
+// writeBreakdown renders the CPU profile by piece of the request.
+func (r *report) writeBreakdown(w func(string, ...any)) {
+	if len(r.Breakdown) == 0 {
+		return
+	}
+	w("## Where the service's CPU goes")
+	w("")
+	w("The CPU profile of the service under the max-rate /auth/me load, each sample charged to the first piece found walking its stack from the leaf (library code to the piece of ours that called it; `app/bench/breakdown.go`). Postgres, Redis and wrk run in other processes and are not in it.")
+	w("")
+	w("| piece | share of the service's CPU |")
+	w("|---|---|")
+	for _, s := range r.Breakdown {
+		w("| %s | %.1f%% |", s.Piece, 100*s.Part)
 	}
 	w("")
 }

@@ -166,7 +166,11 @@ func runBench(ctx context.Context, o options) error {
 	// Where the time goes: a CPU profile of the service under the same load, after the rounds.
 	step("profile /auth/me")
 	profiled := make(chan error, 1)
-	go func() { profiled <- cpuProfile(fmt.Sprintf("http://127.0.0.1:%d", adminPort), o.out, o.step, o.bin) }()
+	go func() {
+		var err error
+		r.Breakdown, err = cpuProfile(fmt.Sprintf("http://127.0.0.1:%d", adminPort), o.out, o.step, o.bin)
+		profiled <- err
+	}()
 	time.Sleep(200 * time.Millisecond)
 	if r.Profiled, err = w.run(meLoad("service /auth/me, profiled", base+"/auth/me", 0)); err != nil {
 		return err
