@@ -14,16 +14,18 @@ import (
 // layers attribute a CPU sample to the piece of the request it was spent in: walking its stack
 // from the leaf, the first frame that names a piece decides. Library code (slog, go-redis, Bun)
 // is charged to the piece of ours that called it; Ctx.Next is Fiber's own routing.
+// Closures are matched by name suffix: a constructor inlined into its caller names its closure
+// after both ("app.(*App).newFiber.AccessLog.func2").
 var layers = []struct{ frame, piece string }{
-	{"middleware.RequestID", "request id"},
-	{"middleware.(*Metrics).Instrument", "metrics"},
-	{"middleware.AccessLog", "access log"},
-	{"middleware.HandleErrors", "error handling"},
-	{"middleware/recover.New", "panic recovery"},
-	{"middleware.SecureHeaders", "secure headers"},
+	{"RequestID.func", "request id"},
+	{"Instrument.func", "metrics"},
+	{"AccessLog.func", "access log"},
+	{"HandleErrors.func", "error handling"},
+	{"recover.New.func", "panic recovery"},
+	{"SecureHeaders.func", "secure headers"},
 	{"app.(*App).newPublicApp.func", "readiness gate"},
 	{"models.(*TokenStore)", "whitelist: Redis EXISTS"},
-	{"middleware.Whitelist", "whitelist: Redis EXISTS"},
+	{"Whitelist.func", "whitelist: Redis EXISTS"},
 	{"models.(*BunUserStore)", "handler: Postgres by id"},
 	{"routes.AppendUserJSON", "handler: JSON"},
 	{"routes.(*Auth).me", "handler: rest"},

@@ -49,8 +49,9 @@ func (r *reference) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	id, _ := uuid.Parse(claims.Subject)
-	c, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
+	// As in the service: no request-wide context (fasthttp's never ends early); each store call
+	// sets its own deadline.
+	c := context.Background()
 	live, err := r.tokens.Exists(c, claims.ID)
 	if err != nil || !live {
 		ctx.Error(`{"error":"unauthorized: token revoked"}`, fasthttp.StatusUnauthorized)
