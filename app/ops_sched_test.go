@@ -44,6 +44,7 @@ func readGomaxprocs(t *testing.T, s *apptest.Server) int {
 func TestProcessBcryptReservesProcs(t *testing.T) {
 	t.Parallel()
 	cpus := readGomaxprocs(t, apptest.StartServer(t, map[string]string{"BCRYPT_NICE": "0"})) // Go's own default here
+	dbURL := apptest.MustCreateDatabase(t) // one database: the binaries migrate it under a lock
 	for name, tc := range map[string]struct {
 		env           map[string]string
 		idle, hashing int
@@ -57,7 +58,7 @@ func TestProcessBcryptReservesProcs(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			// Cost 13: a hash long enough (~0.6 s) to be seen from /metrics while it runs.
-			env := map[string]string{"BCRYPT_COST": "13"}
+			env := map[string]string{"BCRYPT_COST": "13", "DATABASE_URL": dbURL, "REDIS_URL": apptest.RedisURL(t)}
 			for k, v := range tc.env {
 				env[k] = v
 			}
