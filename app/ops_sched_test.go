@@ -44,7 +44,8 @@ func readGomaxprocs(t *testing.T, s *apptest.Server) int {
 func TestProcessBcryptReservesProcs(t *testing.T) {
 	t.Parallel()
 	cpus := readGomaxprocs(t, apptest.StartServer(t, map[string]string{"BCRYPT_NICE": "0"})) // Go's own default here
-	dbURL := apptest.MustCreateDatabase(t) // one database: the binaries migrate it under a lock
+	// One database for all: the binaries migrate it under a lock.
+	dbURL := apptest.MustCreateDatabase(t)
 	for name, tc := range map[string]struct {
 		env           map[string]string
 		idle, hashing int
