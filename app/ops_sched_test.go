@@ -14,21 +14,27 @@ import (
 // readGomaxprocs reads the GOMAXPROCS the binary runs with now from /metrics.
 func readGomaxprocs(t *testing.T, s *apptest.Server) int {
 	t.Helper()
+	return readGauge(t, s, "go_sched_gomaxprocs_threads")
+}
+
+// readGauge reads an integer gauge of the binary's /metrics.
+func readGauge(t *testing.T, s *apptest.Server, name string) int {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second) // bounds a binary that never listens
 	for {
 		code, body, err := s.Get(s.Admin + "/metrics")
 		if err == nil && code == 200 {
 			sc := bufio.NewScanner(strings.NewReader(body))
 			for sc.Scan() {
-				if v, ok := strings.CutPrefix(sc.Text(), "go_sched_gomaxprocs_threads "); ok {
+				if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 					n, err := strconv.Atoi(v)
 					if err != nil {
-						t.Fatalf("go_sched_gomaxprocs_threads %q: %v", v, err)
+						t.Fatalf("%s %q: %v", name, v, err)
 					}
 					return n
 				}
 			}
-			t.Fatal("/metrics has no go_sched_gomaxprocs_threads")
+			t.Fatalf("/metrics has no %s", name)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("/metrics: %d %v", code, err)
@@ -88,6 +94,26 @@ func TestProcessBcryptReservesProcs(t *testing.T) {
 			<-registered
 			if got := readGomaxprocs(t, s); got != tc.idle {
 				t.Fatalf("after the hash: GOMAXPROCS = %d, want %d", got, tc.idle)
+			}
+		})
+	}
+}
+
+// `serve` collects garbage at GOGC=400 (a quarter as often as Go's default: the live heap is a
+// few MiB and a busy instance collected ~14 times a second), unless GOGC is set.
+func TestProcessGOGC(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want int
+	}{
+		"default":          {nil, 400},
+		"explicit is kept": {map[string]string{"GOGC": "100"}, 100},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if got := readGauge(t, apptest.StartServer(t, tc.env), "go_gc_gogc_percent"); got != tc.want {
+				t.Fatalf("GOGC = %d, want %d", got, tc.want)
 			}
 		})
 	}
