@@ -72,8 +72,12 @@ func TestAuthMeAllocs(t *testing.T) {
 			t.Fatalf("status %d", status)
 		}
 	}
-	if n := testing.AllocsPerRun(200, func() { me() }); n > maxAuthMeAllocs {
-		t.Fatalf("GET /auth/me allocates %.0f times per request, budget %d", n, maxAuthMeAllocs)
+	budget := maxAuthMeAllocs
+	if raceEnabled {
+		budget += budget / 5 // sync.Pool misses on purpose under -race
+	}
+	if n := testing.AllocsPerRun(200, func() { me() }); n > float64(budget) {
+		t.Fatalf("GET /auth/me allocates %.0f times per request, budget %d", n, budget)
 	}
 }
 
