@@ -22,6 +22,7 @@ var layers = []struct{ frame, piece string }{
 	{"AccessLog.func", "access log"},
 	{"HandleErrors.func", "error handling"},
 	{"recover.New.func", "panic recovery"},
+	{"RefuseContentEncoding.func", "Content-Encoding guard"},
 	{"SecureHeaders.func", "secure headers"},
 	{"app.(*App).newPublicApp.func", "readiness gate"},
 	{"models.(*TokenStore)", "whitelist: Redis EXISTS"},

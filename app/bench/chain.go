@@ -26,6 +26,7 @@ var chainVariants = []chainVariant{
 	{"metrics", []string{"BENCH_CHAIN_OFF=metrics"}, false},
 	{"access log (JSON, info, to /dev/null)", []string{"BENCH_CHAIN_OFF=accesslog"}, false},
 	{"panic recovery", []string{"BENCH_CHAIN_OFF=recover"}, false},
+	{"Content-Encoding guard", []string{"BENCH_CHAIN_OFF=encoding"}, false},
 	{"secure headers", []string{"BENCH_CHAIN_OFF=headers"}, false},
 	{"readiness gate", []string{"BENCH_CHAIN_OFF=ready"}, false},
 	{"all of the above (Fiber, JWT, whitelist, handler left)", []string{"BENCH_CHAIN_OFF=all"}, false},
