@@ -44,7 +44,11 @@ func (e *env) validClaims(t *testing.T, userID string) jwt.MapClaims {
 	now := time.Now()
 	jti := uuid.NewString()
 	exp := now.Add(time.Hour)
-	if err := e.app.Tokens.Allow(context.Background(), userID, jti, exp); err != nil {
+	epoch, err := e.app.Tokens.Epoch(context.Background(), userID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.app.Tokens.Allow(context.Background(), userID, jti, epoch, exp); err != nil {
 		t.Fatal(err)
 	}
 	return jwt.MapClaims{"sub": userID, "iss": "auth-api", "iat": now.Unix(), "nbf": now.Unix(), "exp": exp.Unix(), "jti": jti, "role": "user"}

@@ -68,7 +68,12 @@ func TestCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A live token of that user in the whitelist, to see suspension revoke it.
-	if err := svc.Tokens.Allow(context.Background(), mustUser(t, svc, email).ID.String(), "cli-test-jti-"+email, time.Now().Add(time.Hour)); err != nil {
+	userID := mustUser(t, svc, email).ID.String()
+	epoch, err := svc.Tokens.Epoch(context.Background(), userID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Tokens.Allow(context.Background(), userID, "cli-test-jti-"+email, epoch, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -84,7 +89,7 @@ func TestCLI(t *testing.T) {
 		if code != 0 || u.Status != models.StatusSuspended || *u.SuspensionReason != "abuse" || u.SuspendedUntil.Year() != 2099 {
 			t.Fatalf("%d %s %+v", code, out, u)
 		}
-		if live, _ := svc.Tokens.Exists(context.Background(), "cli-test-jti-"+email); live || !strings.Contains(out, "revoked 1") {
+		if live, _ := svc.Tokens.Check(context.Background(), userID, "cli-test-jti-"+email); live || !strings.Contains(out, "revoked every token (1 live token(s) deleted)") {
 			t.Fatalf("token still live after suspension: %s", out)
 		}
 	})

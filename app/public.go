@@ -95,14 +95,13 @@ func (a *App) newPublicApp() *fiber.App {
 		return c.Next()
 	})
 
-	jwtOpts := middleware.JWTOptions{
-		Secret: a.cfg.JWT.Secret,
-		Issuer: a.cfg.JWT.Issuer,
-		Expiry: a.cfg.JWT.Expiry(),
-		Leeway: a.cfg.JWT.Leeway,
+	// Each protected route lists this chain where it is registered (routes/auth.go, account.go, users.go).
+	auth := routes.Authn{
+		JWT: middleware.JWT(middleware.JWTOptions{
+			Secret: a.cfg.JWT.Secret, Issuer: a.cfg.JWT.Issuer, Leeway: a.cfg.JWT.Leeway,
+		}, a.Metrics.TokenRejected),
+		Whitelist: middleware.Whitelist(a.Tokens, a.Metrics.TokenRejected),
 	}
-	// Protected routes: JWT (signature and claims), then the Redis whitelist, then the handler.
-	protect := middleware.JWT(jwtOpts, a.Metrics.TokenRejected, middleware.Whitelist(a.Tokens, a.Metrics.TokenRejected))
 
 	limits := a.cfg.Login
 	limiter := models.NewLoginLimiter(a.Redis, models.LoginLimits{
@@ -115,9 +114,10 @@ func (a *App) newPublicApp() *fiber.App {
 		Tokens:  a.Tokens,
 		Hasher:  a.Hasher,
 		Limiter: limiter,
-		Issuer:  middleware.NewIssuer(jwtOpts, time.Now),
-		Expiry:  a.cfg.JWT.Expiry(),
-		Events:  a.Metrics.AuthEvent,
+		Issuer: models.NewIssuer(models.IssuerOptions{
+			Secret: a.cfg.JWT.Secret, Issuer: a.cfg.JWT.Issuer, Expiry: a.cfg.JWT.Expiry(),
+		}, time.Now),
+		Events: a.Metrics.AuthEvent,
 		// Not c.IP(): Fiber takes the left-most X-Forwarded-For entry, which the client writes.
 		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 		Accounts:   a.Accounts,
@@ -125,7 +125,7 @@ func (a *App) newPublicApp() *fiber.App {
 
 		Registrations: models.NewRegisterLimiter(a.Redis,
 			models.LimitRule{Max: a.cfg.Register.MaxPerAddr, Window: a.cfg.Register.Window}, a.cfg.Redis.Timeout),
-	}, protect)
+	}, auth)
 	mailLimits := a.cfg.Mail
 	routes.RegisterAccount(f, &routes.Account{
 		Users:    a.Users,
@@ -139,14 +139,14 @@ func (a *App) newPublicApp() *fiber.App {
 		MailQueued: a.Mail.Notify,
 		Events:     a.Metrics.AuthEvent,
 		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
-	}, protect)
+	}, auth)
 	routes.RegisterUsers(f, &routes.Users{
 		Store:         a.Users,
 		Hasher:        a.Hasher,
 		MaxPageSize:   a.cfg.Limits.MaxPageSize,
 		BatchLimit:    a.cfg.Limits.BatchLimit,
 		BatchMaxItems: a.cfg.Limits.BatchMaxItems,
-	}, protect)
+	}, auth)
 	return f
 }
 
