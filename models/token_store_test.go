@@ -7,42 +7,52 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/example/authapi/app"
 	"github.com/example/authapi/app/apptest"
+	"github.com/example/authapi/config"
 	"github.com/example/authapi/models"
 )
 
+// TestTokenStore drives the store on a real Redis, including the interleavings that decide
+// revocation, each in the order a racing login and revocation would run them.
 func TestTokenStore(t *testing.T) {
 	t.Parallel()
-	s := models.NewTokenStore(mustRedis(t), storeTimeout)
+	rdb := mustRedis(t)
+	s := models.NewTokenStore(rdb, storeTimeout)
 	ctx := context.Background()
-	exists := func(jti string) bool {
+	live := func(userID, jti string) bool {
 		t.Helper()
-		ok, err := s.Exists(ctx, jti)
-		apptest.Must(t, err, "exists")
+		ok, err := s.Check(ctx, userID, jti)
+		apptest.Must(t, err, "check")
 		return ok
 	}
+	// allow is what a login does: read the epoch, then (after bcrypt) whitelist with it.
 	allow := func(userID string, ttl time.Duration) string {
 		t.Helper()
+		epoch, err := s.Epoch(ctx, userID, ttl)
+		apptest.Must(t, err, "epoch")
 		jti := uuid.NewString()
-		apptest.Must(t, s.Allow(ctx, userID, jti, time.Now().Add(ttl)), "allow")
+		apptest.Must(t, s.Allow(ctx, userID, jti, epoch, time.Now().Add(ttl)), "allow")
 		return jti
 	}
 
 	t.Run("AllowThenRevoke", func(t *testing.T) {
 		user := uuid.NewString()
 		a, b := allow(user, time.Hour), allow(user, time.Hour)
-		if !exists(a) || !exists(b) {
-			t.Fatal("allowed tokens do not exist")
+		if !live(user, a) || !live(user, b) {
+			t.Fatal("allowed tokens are not live")
 		}
 		apptest.Must(t, s.Revoke(ctx, user, a), "revoke")
-		if exists(a) || !exists(b) {
-			t.Fatalf("after revoking a: a %v, b %v; want false, true", exists(a), exists(b))
+		if live(user, a) || !live(user, b) {
+			t.Fatalf("after revoking a: a %v, b %v; want false, true", live(user, a), live(user, b))
 		}
 		apptest.Must(t, s.Revoke(ctx, user, a), "revoke twice") // idempotent
 	})
-	t.Run("UnknownTokenDoesNotExist", func(t *testing.T) {
-		if exists(uuid.NewString()) {
-			t.Fatal("a never allowed jti exists")
+	t.Run("UnknownTokenIsNotLive", func(t *testing.T) {
+		user := uuid.NewString()
+		allow(user, time.Hour)
+		if live(user, uuid.NewString()) {
+			t.Fatal("a never allowed jti is live")
 		}
 	})
 	t.Run("RevokeAllTouchesOneUser", func(t *testing.T) {
@@ -55,33 +65,102 @@ func TestTokenStore(t *testing.T) {
 			t.Fatalf("RevokeAll removed %d, want %d", n, len(mine))
 		}
 		for _, jti := range mine {
-			if exists(jti) {
+			if live(user, jti) {
 				t.Fatalf("%s survived RevokeAll", jti)
 			}
 		}
-		if !exists(theirs) {
+		if !live(other, theirs) {
 			t.Fatal("RevokeAll removed another user's token")
 		}
 		if n, err := s.RevokeAll(ctx, user); err != nil || n != 0 {
 			t.Fatalf("second RevokeAll = %d, %v; want 0", n, err)
 		}
+		if next := allow(user, time.Hour); !live(user, next) {
+			t.Fatal("a login after the revocation is refused")
+		}
+	})
+	t.Run("ErrRevokedBetweenEpochAndAllow", func(t *testing.T) {
+		// The login read the epoch, the revocation ran during its bcrypt, then it whitelisted:
+		// the token is whitelisted, listed, and refused.
+		user := uuid.NewString()
+		epoch, err := s.Epoch(ctx, user, time.Hour)
+		apptest.Must(t, err, "epoch")
+		_, err = s.RevokeAll(ctx, user)
+		apptest.Must(t, err, "revoke all")
+		jti := uuid.NewString()
+		apptest.Must(t, s.Allow(ctx, user, jti, epoch, time.Now().Add(time.Hour)), "allow")
+		if n, _ := rdb.Exists(ctx, "jwt:"+jti).Result(); n != 1 || live(user, jti) {
+			t.Fatalf("token whitelisted after the revocation: exists %d, live %v", n, live(user, jti))
+		}
+		if next := allow(user, time.Hour); !live(user, next) {
+			t.Fatal("the next login is refused")
+		}
+	})
+	t.Run("ErrEpochLost", func(t *testing.T) {
+		// An evicted or lost epoch never brings a revoked token back: no epoch, no live token,
+		// and the next one is new.
+		user := uuid.NewString()
+		jti := allow(user, time.Hour)
+		before, _ := rdb.Get(ctx, "token_epoch:{"+user+"}").Result()
+		apptest.Must(t, rdb.Del(ctx, "token_epoch:{"+user+"}").Err(), "del")
+		if live(user, jti) {
+			t.Fatal("token live without an epoch")
+		}
+		next, err := s.Epoch(ctx, user, time.Hour)
+		if err != nil || next == before || live(user, jti) {
+			t.Fatalf("epoch reused (%s) or old token revived: %v", next, err)
+		}
+	})
+	t.Run("KeysAndTTLs", func(t *testing.T) {
+		user := uuid.NewString()
+		epoch, err := s.Epoch(ctx, user, time.Minute)
+		apptest.Must(t, err, "epoch")
+		jti := uuid.NewString()
+		apptest.Must(t, s.Allow(ctx, user, jti, epoch, time.Now().Add(2*time.Hour)), "allow")
+		// The epoch and the index live at least as long as the longest token bound to them.
+		for _, key := range []string{"jwt:" + jti, "user_tokens:{" + user + "}", "token_epoch:{" + user + "}"} {
+			if ttl, err := rdb.TTL(ctx, key).Result(); err != nil || ttl < 2*time.Hour-time.Minute || ttl > 2*time.Hour {
+				t.Errorf("TTL of %s = %v, %v; want about 2h", key, ttl, err)
+			}
+		}
+		if v, _ := rdb.Get(ctx, "jwt:"+jti).Result(); v != epoch {
+			t.Errorf("jwt:{jti} holds %q, want the epoch", v)
+		}
 	})
 	t.Run("ExpiresWithTheToken", func(t *testing.T) {
-		jti := allow(uuid.NewString(), 1100*time.Millisecond)
-		if !exists(jti) {
-			t.Fatal("fresh token does not exist")
+		user := uuid.NewString()
+		jti := allow(user, 1100*time.Millisecond)
+		if !live(user, jti) {
+			t.Fatal("fresh token is not live")
 		}
 		deadline := time.Now().Add(5 * time.Second)
-		for exists(jti) {
+		for live(user, jti) {
 			if time.Now().After(deadline) {
-				t.Fatal("token still whitelisted 5s after its expiry")
+				t.Fatal("token still live 5s after its expiry")
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
 	t.Run("ErrAlreadyExpired", func(t *testing.T) {
-		if err := s.Allow(ctx, uuid.NewString(), uuid.NewString(), time.Now().Add(-time.Second)); err == nil {
+		if err := s.Allow(ctx, uuid.NewString(), uuid.NewString(), "e", time.Now().Add(-time.Second)); err == nil {
 			t.Fatal("allowed a token that has already expired")
+		}
+	})
+	t.Run("ErrRedisDown", func(t *testing.T) {
+		dead, err := app.OpenRedis(config.Redis{URL: "redis://127.0.0.1:1/0", Timeout: 200 * time.Millisecond})
+		apptest.Must(t, err, "open")
+		defer dead.Close()
+		d := models.NewTokenStore(dead, 200*time.Millisecond)
+		user := uuid.NewString()
+		_, errEpoch := d.Epoch(ctx, user, time.Hour)
+		errAllow := d.Allow(ctx, user, "j", "e", time.Now().Add(time.Hour))
+		ok, errCheck := d.Check(ctx, user, "j")
+		_, errAll := d.RevokeAll(ctx, user)
+		for _, err := range []error{errEpoch, errAllow, errCheck, errAll} {
+			wantCode(t, err, models.CodeUnavailable)
+		}
+		if ok {
+			t.Error("Check with Redis down said live")
 		}
 	})
 }

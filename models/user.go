@@ -1,5 +1,3 @@
-// Package models holds the domain types, their validation, the error codes and the stores
-// (Bun for Postgres, go-redis for tokens and counters). It imports nothing of this module.
 package models
 
 import (

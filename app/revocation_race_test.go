@@ -1,0 +1,176 @@
+package app_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/example/authapi/models"
+)
+
+// The revocation race tests run logins at a real bcrypt cost (10: about 70 ms a hash on an idle
+// core), BCRYPT_CONCURRENCY of them at once, against a suspension, a demotion or a logout-all.
+// Half the rounds revoke once every login has been admitted to bcrypt (the bcrypt metric
+// says so), that is, after each login has read the user, its epoch, and before it has checked
+// the password: the window a revocation used to miss. The other half revoke at a random
+// instant of the login, which also lands between a login's last read of the user and its
+// whitelisting. Each round asserts that no token it produced works when it should not.
+const (
+	raceLogins = 4
+	raceRounds = 6
+)
+
+func newRaceEnv(t *testing.T) (*env, *models.Accounts) {
+	t.Helper()
+	e := newEnv(t, map[string]string{"BCRYPT_COST": "10", "BCRYPT_CONCURRENCY": "4"})
+	return e, models.NewAccounts(e.app.Users, e.app.Tokens)
+}
+
+// raceRound starts raceLogins logins of email, runs revoke when they are all in bcrypt (even
+// rounds) or after a random pause (odd rounds), and returns the tokens the logins got. In an
+// even round it fails the test unless at least one login was still in flight when revoke
+// returned, so a round that proves nothing (a machine fast enough to close the window) is
+// not counted as a pass.
+func (e *env) raceRound(t *testing.T, round int, email string, revoke func()) []string {
+	t.Helper()
+	base := e.bcryptRuns(t)
+	type result struct {
+		status int
+		token  string
+		at     time.Time
+	}
+	results := make(chan result, raceLogins)
+	for range raceLogins {
+		go func() {
+			resp := e.client.Post("/auth/login", map[string]string{"email": email, "password": goodPassword}, "")
+			r := result{status: resp.Status, at: time.Now()}
+			if resp.Status == http.StatusOK {
+				r.token, _ = resp.JSON(t)["token"].(string)
+			}
+			results <- r
+		}()
+	}
+	if round%2 == 0 {
+		deadline := time.Now().Add(30 * time.Second)
+		for e.bcryptRuns(t) < base+raceLogins {
+			if time.Now().After(deadline) {
+				t.Fatalf("logins never reached bcrypt")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	} else {
+		time.Sleep(time.Duration(rand.Int64N(int64(200 * time.Millisecond))))
+	}
+	revoke()
+	revoked := time.Now()
+	var tokens []string
+	inFlight := 0
+	for range raceLogins {
+		r := <-results
+		if r.at.After(revoked) {
+			inFlight++
+		}
+		switch r.status {
+		case http.StatusOK:
+			tokens = append(tokens, r.token)
+		case http.StatusForbidden: // saw the suspension
+		default:
+			t.Fatalf("round %d: login answered %d", round, r.status)
+		}
+	}
+	if round%2 == 0 && inFlight == 0 {
+		t.Fatalf("round %d: every login finished before the revocation; the race was not run", round)
+	}
+	return tokens
+}
+
+// TestRevocationRaceSuspend: no token of a login in flight during a suspension works after it.
+func TestRevocationRaceSuspend(t *testing.T) {
+	t.Parallel()
+	e, accounts := newRaceEnv(t)
+	email := randomEmail()
+	e.register(email, goodPassword)
+	ctx := context.Background()
+	for round := range raceRounds {
+		if _, err := accounts.Activate(ctx, email); err != nil {
+			t.Fatal(err)
+		}
+		tokens := e.raceRound(t, round, email, func() {
+			if _, err := accounts.Suspend(ctx, email, nil, nil); err != nil {
+				t.Errorf("suspend: %v", err)
+			}
+		})
+		for _, tok := range tokens {
+			if resp := e.client.Get("/auth/me", tok); resp.Status != http.StatusUnauthorized {
+				t.Fatalf("round %d: a token of a login in flight during the suspension answers %d", round, resp.Status)
+			}
+		}
+	}
+}
+
+// TestRevocationRaceDemote: no admin token of a login in flight during a demotion works after
+// it; the user-role tokens of logins that saw the demotion may.
+func TestRevocationRaceDemote(t *testing.T) {
+	t.Parallel()
+	e, accounts := newRaceEnv(t)
+	email := randomEmail()
+	e.register(email, goodPassword)
+	ctx := context.Background()
+	for round := range raceRounds {
+		if _, err := accounts.SetRole(ctx, email, models.RoleAdmin); err != nil {
+			t.Fatal(err)
+		}
+		tokens := e.raceRound(t, round, email, func() {
+			if _, err := accounts.SetRole(ctx, email, models.RoleUser); err != nil {
+				t.Errorf("demote: %v", err)
+			}
+		})
+		for _, tok := range tokens {
+			resp := e.client.Get("/users/stats", tok)
+			if resp.Status == http.StatusOK {
+				t.Fatalf("round %d: an admin token of a login in flight during the demotion still works", round)
+			}
+			if role := decodeClaims(t, tok)["role"]; role == "admin" && resp.Status != http.StatusUnauthorized {
+				t.Fatalf("round %d: an admin-role token answers %d, want 401", round, resp.Status)
+			}
+		}
+	}
+}
+
+// TestRevocationRaceLogoutAll: a logout-all refuses the tokens of the logins it overlaps (every
+// one, when they were all in bcrypt), and every token that survives is reached by the next
+// logout-all: none is ever outside its reach.
+func TestRevocationRaceLogoutAll(t *testing.T) {
+	t.Parallel()
+	e, _ := newRaceEnv(t)
+	email := randomEmail()
+	e.register(email, goodPassword)
+	for round := range raceRounds {
+		caller := e.login(email, goodPassword)
+		tokens := e.raceRound(t, round, email, func() {
+			if resp := e.client.Post("/auth/logout-all", nil, caller); resp.Status != http.StatusNoContent {
+				t.Errorf("logout-all: %d %s", resp.Status, resp.Body)
+			}
+		})
+		if round%2 == 0 {
+			for _, tok := range tokens {
+				if resp := e.client.Get("/auth/me", tok); resp.Status != http.StatusUnauthorized {
+					t.Fatalf("round %d: a token of a login in bcrypt during logout-all answers %d", round, resp.Status)
+				}
+			}
+			continue
+		}
+		// A login that read the user's epoch after the logout-all took effect happened after it;
+		// its token may live, but the next logout-all must reach it.
+		if resp := e.client.Post("/auth/logout-all", nil, e.login(email, goodPassword)); resp.Status != http.StatusNoContent {
+			t.Fatalf("second logout-all: %d", resp.Status)
+		}
+		for _, tok := range append(tokens, caller) {
+			if resp := e.client.Get("/auth/me", tok); resp.Status != http.StatusUnauthorized {
+				t.Fatalf("round %d: a token outlived two logout-alls: %d", round, resp.Status)
+			}
+		}
+	}
+}
