@@ -126,6 +126,22 @@ func TestCLI(t *testing.T) {
 			t.Fatalf("%d %s", code, out)
 		}
 	})
+	// The contract's "Tokens": a published or plainly non-random secret stops the process with
+	// status 2 and a message that names the rule, never the value.
+	t.Run("ErrKnownSecret", func(t *testing.T) {
+		for value, reason := range map[string]string{
+			"change-me-to-at-least-32-random-bytes-0000": "a published example",
+			"change-me-openssl-rand-base64-48":           "a placeholder",
+			"secret-for-my-service-in-production-1":      "a placeholder",
+			strings.Repeat("a", 64):                      "plainly not random",
+		} {
+			t.Setenv("JWT_SECRET", value)
+			code, out := runCLI(t, "serve")
+			if code != app.ExitUsage || !strings.Contains(out, "JWT_SECRET: is "+reason) || strings.Contains(out, value) {
+				t.Fatalf("JWT_SECRET %q: exit %d, output %q; want 2 naming %q without the value", value, code, out, reason)
+			}
+		}
+	})
 	t.Run("ErrDatabaseUnreachable", func(t *testing.T) {
 		t.Setenv("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:1/x?sslmode=disable")
 		if code, out := runCLI(t, "users", "activate", email); code != app.ExitFailed {

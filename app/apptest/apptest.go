@@ -22,8 +22,9 @@ import (
 	"github.com/example/authapi/migrations"
 )
 
-// Secret is the JWT secret of test apps.
-const Secret = "test-secret-0123456789-abcdefghijklmnop"
+// Secret is the JWT secret of test apps, random for each test binary: a value written in the
+// repository would be a published secret, which the service refuses.
+var Secret = rand.Text() + rand.Text()
 
 const howToStart = `run the tests with "just test", which starts private instances itself, or start them
 with "just services" and export TEST_DATABASE_URL and TEST_REDIS_URL as the URLs it prints`

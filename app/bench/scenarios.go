@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,7 +19,6 @@ import (
 
 const (
 	benchPassword = "benchpass1"
-	benchSecret   = "bench-only-secret-0123456789abcdef-0123"
 	bcryptCost    = 12 // the service's default BCRYPT_COST
 	meWorkers     = 32
 )
@@ -33,6 +33,8 @@ func runBench(ctx context.Context, o options) error {
 	}
 
 	svcPort, adminPort, refPort := freePort(), freePort(), freePort()
+	// A fresh secret per run: the service refuses any value written in the repository.
+	benchSecret := rand.Text() + rand.Text()
 	env := []string{
 		"DATABASE_URL=" + o.db, "REDIS_URL=" + o.redis, "JWT_SECRET=" + benchSecret,
 		fmt.Sprintf("PORT=%d", svcPort), fmt.Sprintf("ADMIN_PORT=%d", adminPort),
