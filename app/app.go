@@ -44,6 +44,7 @@ type App struct {
 	Mail     *mail.Worker
 
 	registry *prometheus.Registry
+	eviction *evictionWatch
 	public   *fiber.App
 	admin    *fiber.App
 
@@ -66,6 +67,7 @@ func New(cfg config.Config, logger *slog.Logger) (*App, error) {
 	)
 	a.Metrics = middleware.NewMetrics(a.registry)
 	registerRedisPoolStats(a.registry, rdb)
+	a.eviction = newEvictionWatch(rdb, logger, a.registry)
 
 	nice := cfg.Limits.BcryptNice
 	if nice != 0 {
@@ -155,6 +157,12 @@ func serve(app *fiber.App, addr, name string) error {
 // returned as a configuration error.
 func (a *App) prepare(ctx context.Context) error {
 	go a.Hasher.WarmUp()
+	// Logs a warning now if Redis may evict keys (and on /readyz, should it change later).
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+		defer cancel()
+		a.eviction.warnings(ctx)
+	}()
 	backoff := 100 * time.Millisecond
 	for {
 		err := a.ensureSchema(ctx)

@@ -156,5 +156,6 @@ func (a *App) health() *routes.Health {
 		PingRedis:    redisPing(a.Redis, a.cfg.Redis.Timeout),
 		Timeout:      healthTimeout,
 		Ready:        a.ready,
+		Warnings:     a.eviction.warnings,
 	}
 }
