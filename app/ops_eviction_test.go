@@ -67,4 +67,3 @@ func TestRedisEvictionPolicy(t *testing.T) {
 		}
 	})
 }
-
