@@ -4,19 +4,20 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/example/authapi/models"
 )
 
-// The revocation race tests run logins at a real bcrypt cost (10: about 70 ms a hash on an idle
-// core), BCRYPT_CONCURRENCY of them at once, against a suspension, a demotion or a logout-all.
+// The revocation race tests run logins at a real bcrypt cost (raceCost), BCRYPT_CONCURRENCY of
+// them at once, against a suspension, a demotion or a logout-all.
 // Half the rounds revoke once every login has been admitted to bcrypt (the bcrypt metric
 // says so), that is, after each login has read the user, its epoch, and before it has checked
 // the password: the window a revocation used to miss. The other half revoke at a random
-// instant of the login, which also lands between a login's last read of the user and its
-// whitelisting. Each round asserts that no token it produced works when it should not.
+// instant within one login's duration, which also lands between a login's last read of the
+// user and its whitelisting. Each round asserts that no token it produced works when it should not.
 const (
 	raceLogins = 4
 	raceRounds = 6
@@ -24,8 +25,15 @@ const (
 
 func newRaceEnv(t *testing.T) (*env, *models.Accounts) {
 	t.Helper()
-	e := newEnv(t, map[string]string{"BCRYPT_COST": "10", "BCRYPT_CONCURRENCY": "4"})
+	e := newEnv(t, map[string]string{"BCRYPT_COST": raceCost, "BCRYPT_CONCURRENCY": strconv.Itoa(raceLogins)})
 	return e, models.NewAccounts(e.app.Users, e.app.Tokens)
+}
+
+// loginTime is how long one login of email takes here and now, the range of the random pauses.
+func (e *env) loginTime(email string) time.Duration {
+	start := time.Now()
+	e.login(email, goodPassword)
+	return time.Since(start)
 }
 
 // raceRound starts raceLogins logins of email, runs revoke when they are all in bcrypt (even
@@ -33,7 +41,7 @@ func newRaceEnv(t *testing.T) (*env, *models.Accounts) {
 // even round it fails the test unless at least one login was still in flight when revoke
 // returned, so a round that proves nothing (a machine fast enough to close the window) is
 // not counted as a pass.
-func (e *env) raceRound(t *testing.T, round int, email string, revoke func()) []string {
+func (e *env) raceRound(t *testing.T, round int, email string, span time.Duration, revoke func()) []string {
 	t.Helper()
 	base := e.bcryptRuns(t)
 	type result struct {
@@ -61,7 +69,7 @@ func (e *env) raceRound(t *testing.T, round int, email string, revoke func()) []
 			time.Sleep(time.Millisecond)
 		}
 	} else {
-		time.Sleep(time.Duration(rand.Int64N(int64(200 * time.Millisecond))))
+		time.Sleep(time.Duration(rand.Int64N(int64(2 * span))))
 	}
 	revoke()
 	revoked := time.Now()
@@ -92,12 +100,13 @@ func TestRevocationRaceSuspend(t *testing.T) {
 	e, accounts := newRaceEnv(t)
 	email := randomEmail()
 	e.register(email, goodPassword)
+	span := e.loginTime(email)
 	ctx := context.Background()
 	for round := range raceRounds {
 		if _, err := accounts.Activate(ctx, email); err != nil {
 			t.Fatal(err)
 		}
-		tokens := e.raceRound(t, round, email, func() {
+		tokens := e.raceRound(t, round, email, span, func() {
 			if _, err := accounts.Suspend(ctx, email, nil, nil); err != nil {
 				t.Errorf("suspend: %v", err)
 			}
@@ -117,12 +126,13 @@ func TestRevocationRaceDemote(t *testing.T) {
 	e, accounts := newRaceEnv(t)
 	email := randomEmail()
 	e.register(email, goodPassword)
+	span := e.loginTime(email)
 	ctx := context.Background()
 	for round := range raceRounds {
 		if _, err := accounts.SetRole(ctx, email, models.RoleAdmin); err != nil {
 			t.Fatal(err)
 		}
-		tokens := e.raceRound(t, round, email, func() {
+		tokens := e.raceRound(t, round, email, span, func() {
 			if _, err := accounts.SetRole(ctx, email, models.RoleUser); err != nil {
 				t.Errorf("demote: %v", err)
 			}
@@ -147,9 +157,10 @@ func TestRevocationRaceLogoutAll(t *testing.T) {
 	e, _ := newRaceEnv(t)
 	email := randomEmail()
 	e.register(email, goodPassword)
+	span := e.loginTime(email)
 	for round := range raceRounds {
 		caller := e.login(email, goodPassword)
-		tokens := e.raceRound(t, round, email, func() {
+		tokens := e.raceRound(t, round, email, span, func() {
 			if resp := e.client.Post("/auth/logout-all", nil, caller); resp.Status != http.StatusNoContent {
 				t.Errorf("logout-all: %d %s", resp.Status, resp.Body)
 			}
