@@ -73,7 +73,7 @@ func TestCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Tokens.Allow(context.Background(), userID, "cli-test-jti-"+email, epoch, time.Now().Add(time.Hour)); err != nil {
+	if err := svc.Tokens.Allow(context.Background(), userID, "cli-test-jti-"+email, models.RoleUser, epoch, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -89,7 +89,7 @@ func TestCLI(t *testing.T) {
 		if code != 0 || u.Status != models.StatusSuspended || *u.SuspensionReason != "abuse" || u.SuspendedUntil.Year() != 2099 {
 			t.Fatalf("%d %s %+v", code, out, u)
 		}
-		if live, _ := svc.Tokens.Check(context.Background(), userID, "cli-test-jti-"+email); live || !strings.Contains(out, "revoked every token (1 live token(s) deleted)") {
+		if live, _ := svc.Tokens.Check(context.Background(), userID, "cli-test-jti-"+email, models.RoleUser); live || !strings.Contains(out, "revoked every token (1 live token(s) deleted)") {
 			t.Fatalf("token still live after suspension: %s", out)
 		}
 	})

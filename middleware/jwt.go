@@ -97,7 +97,7 @@ func Whitelist(tokens *models.TokenStore, rejected TokenRejected) fiber.Handler 
 		if p == nil {
 			return models.Errorf(models.CodeUnauthorized, "missing bearer token")
 		}
-		live, err := tokens.Check(c.UserContext(), p.UserID.String(), p.TokenID)
+		live, err := tokens.Check(c.UserContext(), p.UserID.String(), p.TokenID, p.Role)
 		if err != nil {
 			return err
 		}

@@ -26,7 +26,7 @@ func TestAccounts(t *testing.T) {
 		epoch, err := tokens.Epoch(ctx, u.ID.String(), time.Hour)
 		apptest.Must(t, err, "epoch")
 		jti := uuid.NewString()
-		apptest.Must(t, tokens.Allow(ctx, u.ID.String(), jti, epoch, time.Now().Add(time.Hour)), "allow")
+		apptest.Must(t, tokens.Allow(ctx, u.ID.String(), jti, models.RoleUser, epoch, time.Now().Add(time.Hour)), "allow")
 		return jti
 	}
 	for _, tc := range []struct {
@@ -43,7 +43,7 @@ func TestAccounts(t *testing.T) {
 			jti := token()
 			out, err := tc.run()
 			apptest.Must(t, err, tc.name)
-			live, err := tokens.Check(ctx, u.ID.String(), jti)
+			live, err := tokens.Check(ctx, u.ID.String(), jti, models.RoleUser)
 			apptest.Must(t, err, "check")
 			if out.Revoked != tc.revokes || live == tc.revokes || out.User.ID != u.ID {
 				t.Fatalf("revoked %v (deleted %d), token live %v; want revoked %v", out.Revoked, out.Deleted, live, tc.revokes)

@@ -6,15 +6,19 @@
 // Issuer signs HS256 tokens; TokenStore decides whether a signed token is live. Redis holds,
 // per token and per user (the {<user id>} hash tag keeps a user's keys in one Cluster slot):
 //
-//	jwt:<jti>                  the epoch the token is bound to; TTL = exp - iat
+//	jwt:<jti>                  "<epoch> <role>": what the token is bound to; TTL = exp - iat
 //	token_epoch:{<user id>}    the user's current revocation epoch: 32 random hex digits
 //	user_tokens:{<user id>}    sorted set of the user's jtis by expiry, for tidying up
 //
 // A protected request reads jwt:<jti> and token_epoch:{<user id>} in one pipelined round trip
-// and is allowed only when both exist and are equal. Logout deletes jwt:<jti>. Suspension,
-// demotion (Accounts) and logout-all revoke every token of a user by deleting the epoch key
-// (then, best effort, the whitelist keys the index lists). Login takes the current epoch,
-// creating a fresh random one when there is none (SET NX GET), and whitelists its token with it.
+// and is allowed only when both exist, the epochs are equal and the role is the token's. Since
+// epochs are per user and random, a whitelisted jti is good only for the user and the role it
+// was issued with: someone who learns the signing secret still cannot raise a token's role or
+// lend its jti to another user. Logout deletes jwt:<jti>. Suspension, demotion (Accounts) and
+// logout-all revoke every token of a user by deleting the epoch key (then, best effort, the
+// whitelist keys the index lists); RevokeOthers does the same but for one token, which it binds
+// to a new epoch. Login takes the current epoch, creating a fresh random one when there is none
+// (SET NX GET), and whitelists its token with it.
 //
 // # Why revocation wins every race
 //

@@ -30,6 +30,12 @@ func tokenKey(jti string) string         { return "jwt:" + jti }
 func userTokensKey(userID string) string { return "user_tokens:{" + userID + "}" }
 func epochKey(userID string) string      { return "token_epoch:{" + userID + "}" }
 
+// binding is the value of jwt:<jti>: the epoch the token is bound to and the role it was issued
+// with. A token whose role claim differs is refused, so that even someone who knows the
+// signing secret cannot raise a whitelisted token's role, or use its jti for another user
+// (whose epoch differs).
+func binding(epoch string, role Role) string { return epoch + " " + string(role) }
+
 // Epoch returns the user's current revocation epoch, creating one (random, never reused) when
 // the user has none, with a TTL of at least ttl. Login calls it before it reads the user row
 // that decides the token's status and role, and stores the answer with the token (Allow).
@@ -59,12 +65,12 @@ func newEpoch() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// Allow whitelists jti for userID until expiresAt, bound to epoch (from Epoch). In one pipeline
+// Allow whitelists jti for userID with role until expiresAt, bound to epoch (from Epoch). In one pipeline
 // (split by slot on a Cluster, single-key commands only): the whitelist key, the user's index
 // for logout-all, and the TTLs of the index and the epoch, which must outlive every token that
 // carries them. Any failure is an error, and the caller must then not hand the token out; a
 // key written before the failure whitelists a token nobody holds.
-func (s *TokenStore) Allow(ctx context.Context, userID, jti, epoch string, expiresAt time.Time) error {
+func (s *TokenStore) Allow(ctx context.Context, userID, jti string, role Role, epoch string, expiresAt time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	ttl := time.Until(expiresAt)
@@ -83,7 +89,7 @@ func (s *TokenStore) Allow(ctx context.Context, userID, jti, epoch string, expir
 			p.ExpireNX(ctx, k, ttl)
 			p.ExpireGT(ctx, k, ttl)
 		}
-		p.Set(ctx, tokenKey(jti), epoch, ttl)
+		p.Set(ctx, tokenKey(jti), binding(epoch, role), ttl)
 		return nil
 	})
 	if err != nil {
@@ -92,11 +98,11 @@ func (s *TokenStore) Allow(ctx context.Context, userID, jti, epoch string, expir
 	return nil
 }
 
-// Check reports whether the token jti of userID is live: whitelisted, and bound to the user's
-// current epoch. Both keys are read in one pipeline (one round trip; two nodes at once on a
+// Check reports whether the token jti of userID with role is live: whitelisted with that role,
+// and bound to the user's current epoch. Both keys are read in one pipeline (one round trip; two nodes at once on a
 // Cluster). A user with no epoch has no live token: the key is deleted by every revocation,
 // and a key lost to eviction or a failover must not bring revoked tokens back.
-func (s *TokenStore) Check(ctx context.Context, userID, jti string) (bool, error) {
+func (s *TokenStore) Check(ctx context.Context, userID, jti string, role Role) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var bound, current *redis.StringCmd
@@ -113,7 +119,7 @@ func (s *TokenStore) Check(ctx context.Context, userID, jti string) (bool, error
 			return false, Unavailable("redis", err)
 		}
 	}
-	return bound.Err() == nil && current.Err() == nil && bound.Val() == current.Val(), nil
+	return bound.Err() == nil && current.Err() == nil && bound.Val() == binding(current.Val(), role), nil
 }
 
 // Revoke removes jti from the whitelist.
@@ -142,10 +148,25 @@ func (s *TokenStore) RevokeAll(ctx context.Context, userID string) (int, error) 
 	if err := s.rdb.Del(ctx, epochKey(userID)).Err(); err != nil {
 		return 0, Unavailable("redis", err)
 	}
+	return s.tidy(ctx, userID, ""), nil
+}
+
+// tidy deletes the whitelist keys the user's index lists, but keep's, best effort, and returns
+// how many it deleted.
+func (s *TokenStore) tidy(ctx context.Context, userID, keep string) int {
 	index := userTokensKey(userID)
-	jtis, err := s.rdb.ZRange(ctx, index, 0, -1).Result()
-	if err != nil || len(jtis) == 0 {
-		return 0, nil
+	listed, err := s.rdb.ZRange(ctx, index, 0, -1).Result()
+	if err != nil {
+		return 0
+	}
+	jtis := listed[:0]
+	for _, jti := range listed {
+		if jti != keep {
+			jtis = append(jtis, jti)
+		}
+	}
+	if len(jtis) == 0 {
+		return 0
 	}
 	// One DEL per key rather than one multi-key DEL: the keys live in different Cluster slots.
 	cmds, _ := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -165,7 +186,42 @@ func (s *TokenStore) RevokeAll(ctx context.Context, userID string) (int, error) 
 			removed += int(n.Val())
 		}
 	}
-	return removed, nil
+	return removed
+}
+
+// RevokeOthers refuses every token of userID but keep, issued with role (a password change
+// keeps the token it was made with): the epoch is replaced, and keep, if still whitelisted, is
+// bound to the new one with its own TTL. Between the two steps keep is refused for a moment.
+func (s *TokenStore) RevokeOthers(ctx context.Context, userID, keep string, role Role) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	ttl, err := s.rdb.PTTL(ctx, tokenKey(keep)).Result()
+	if err != nil {
+		return Unavailable("redis", err)
+	}
+	if err := s.rdb.Del(ctx, epochKey(userID)).Err(); err != nil {
+		return Unavailable("redis", err)
+	}
+	if ttl > 0 {
+		epoch, err := s.Epoch(ctx, userID, ttl)
+		if err != nil {
+			return err
+		}
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			// XX: never recreate a key a logout deleted meanwhile; KEEPTTL: the token's expiry.
+			p.SetArgs(ctx, tokenKey(keep), binding(epoch, role), redis.SetArgs{Mode: "XX", KeepTTL: true})
+			for _, k := range []string{userTokensKey(userID), epochKey(userID)} {
+				p.ExpireNX(ctx, k, ttl)
+				p.ExpireGT(ctx, k, ttl)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return Unavailable("redis", err)
+		}
+	}
+	s.tidy(ctx, userID, keep)
+	return nil
 }
 
 // Ping asks Redis for PONG.

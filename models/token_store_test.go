@@ -22,7 +22,7 @@ func TestTokenStore(t *testing.T) {
 	ctx := context.Background()
 	live := func(userID, jti string) bool {
 		t.Helper()
-		ok, err := s.Check(ctx, userID, jti)
+		ok, err := s.Check(ctx, userID, jti, models.RoleUser)
 		apptest.Must(t, err, "check")
 		return ok
 	}
@@ -32,7 +32,7 @@ func TestTokenStore(t *testing.T) {
 		epoch, err := s.Epoch(ctx, userID, ttl)
 		apptest.Must(t, err, "epoch")
 		jti := uuid.NewString()
-		apptest.Must(t, s.Allow(ctx, userID, jti, epoch, time.Now().Add(ttl)), "allow")
+		apptest.Must(t, s.Allow(ctx, userID, jti, models.RoleUser, epoch, time.Now().Add(ttl)), "allow")
 		return jti
 	}
 
@@ -79,6 +79,29 @@ func TestTokenStore(t *testing.T) {
 			t.Fatal("a login after the revocation is refused")
 		}
 	})
+	t.Run("RevokeOthersKeepsOne", func(t *testing.T) {
+		// A password change: every token but the one it was made with is refused, a login in
+		// flight included; a kept token that was logged out meanwhile stays out.
+		user := uuid.NewString()
+		keep, other := allow(user, time.Hour), allow(user, 2*time.Hour)
+		inFlight, err := s.Epoch(ctx, user, time.Hour)
+		apptest.Must(t, err, "epoch")
+		keepTTL := rdb.PTTL(ctx, "jwt:"+keep).Val()
+		apptest.Must(t, s.RevokeOthers(ctx, user, keep, models.RoleUser), "revoke others")
+		late := uuid.NewString()
+		apptest.Must(t, s.Allow(ctx, user, late, models.RoleUser, inFlight, time.Now().Add(time.Hour)), "allow")
+		if !live(user, keep) || live(user, other) || live(user, late) {
+			t.Fatalf("keep %v, other %v, in flight %v; want true, false, false", live(user, keep), live(user, other), live(user, late))
+		}
+		if ttl := rdb.PTTL(ctx, "jwt:"+keep).Val(); ttl > keepTTL || ttl < keepTTL-time.Minute {
+			t.Fatalf("kept token's TTL %v, was %v", ttl, keepTTL)
+		}
+		apptest.Must(t, s.Revoke(ctx, user, keep), "logout")
+		apptest.Must(t, s.RevokeOthers(ctx, user, keep, models.RoleUser), "revoke others after logout")
+		if n, _ := rdb.Exists(ctx, "jwt:"+keep).Result(); n != 0 || live(user, keep) {
+			t.Fatal("RevokeOthers brought a logged-out token back")
+		}
+	})
 	t.Run("ErrRevokedBetweenEpochAndAllow", func(t *testing.T) {
 		// The login read the epoch, the revocation ran during its bcrypt, then it whitelisted:
 		// the token is whitelisted, listed, and refused.
@@ -88,7 +111,7 @@ func TestTokenStore(t *testing.T) {
 		_, err = s.RevokeAll(ctx, user)
 		apptest.Must(t, err, "revoke all")
 		jti := uuid.NewString()
-		apptest.Must(t, s.Allow(ctx, user, jti, epoch, time.Now().Add(time.Hour)), "allow")
+		apptest.Must(t, s.Allow(ctx, user, jti, models.RoleUser, epoch, time.Now().Add(time.Hour)), "allow")
 		if n, _ := rdb.Exists(ctx, "jwt:"+jti).Result(); n != 1 || live(user, jti) {
 			t.Fatalf("token whitelisted after the revocation: exists %d, live %v", n, live(user, jti))
 		}
@@ -116,15 +139,15 @@ func TestTokenStore(t *testing.T) {
 		epoch, err := s.Epoch(ctx, user, time.Minute)
 		apptest.Must(t, err, "epoch")
 		jti := uuid.NewString()
-		apptest.Must(t, s.Allow(ctx, user, jti, epoch, time.Now().Add(2*time.Hour)), "allow")
+		apptest.Must(t, s.Allow(ctx, user, jti, models.RoleUser, epoch, time.Now().Add(2*time.Hour)), "allow")
 		// The epoch and the index live at least as long as the longest token bound to them.
 		for _, key := range []string{"jwt:" + jti, "user_tokens:{" + user + "}", "token_epoch:{" + user + "}"} {
 			if ttl, err := rdb.TTL(ctx, key).Result(); err != nil || ttl < 2*time.Hour-time.Minute || ttl > 2*time.Hour {
 				t.Errorf("TTL of %s = %v, %v; want about 2h", key, ttl, err)
 			}
 		}
-		if v, _ := rdb.Get(ctx, "jwt:"+jti).Result(); v != epoch {
-			t.Errorf("jwt:{jti} holds %q, want the epoch", v)
+		if v, _ := rdb.Get(ctx, "jwt:"+jti).Result(); v != epoch+" user" {
+			t.Errorf("jwt:{jti} holds %q, want the epoch and the role", v)
 		}
 	})
 	t.Run("ExpiresWithTheToken", func(t *testing.T) {
@@ -142,7 +165,7 @@ func TestTokenStore(t *testing.T) {
 		}
 	})
 	t.Run("ErrAlreadyExpired", func(t *testing.T) {
-		if err := s.Allow(ctx, uuid.NewString(), uuid.NewString(), "e", time.Now().Add(-time.Second)); err == nil {
+		if err := s.Allow(ctx, uuid.NewString(), uuid.NewString(), models.RoleUser, "e", time.Now().Add(-time.Second)); err == nil {
 			t.Fatal("allowed a token that has already expired")
 		}
 	})
@@ -153,8 +176,8 @@ func TestTokenStore(t *testing.T) {
 		d := models.NewTokenStore(dead, 200*time.Millisecond)
 		user := uuid.NewString()
 		_, errEpoch := d.Epoch(ctx, user, time.Hour)
-		errAllow := d.Allow(ctx, user, "j", "e", time.Now().Add(time.Hour))
-		ok, errCheck := d.Check(ctx, user, "j")
+		errAllow := d.Allow(ctx, user, "j", models.RoleUser, "e", time.Now().Add(time.Hour))
+		ok, errCheck := d.Check(ctx, user, "j", models.RoleUser)
 		_, errAll := d.RevokeAll(ctx, user)
 		for _, err := range []error{errEpoch, errAllow, errCheck, errAll} {
 			wantCode(t, err, models.CodeUnavailable)

@@ -195,7 +195,7 @@ func (h *Auth) login(c *fiber.Ctx) error {
 		return err
 	}
 	// No token leaves the server unless Redis has whitelisted it.
-	if err := h.Tokens.Allow(ctx, user.ID.String(), claims.ID, epoch, claims.ExpiresAt.Time); err != nil {
+	if err := h.Tokens.Allow(ctx, user.ID.String(), claims.ID, claims.Role, epoch, claims.ExpiresAt.Time); err != nil {
 		return err
 	}
 	h.rehash(ctx, user, verified, password)

@@ -59,7 +59,7 @@ func (r *reference) handle(ctx *fasthttp.RequestCtx) {
 	id, _ := uuid.Parse(claims.Subject)
 	c, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	live, err := r.tokens.Check(c, claims.Subject, claims.ID)
+	live, err := r.tokens.Check(c, claims.Subject, claims.ID, claims.Role)
 	if err != nil || !live {
 		ctx.Error(`{"error":"unauthorized: token revoked"}`, fasthttp.StatusUnauthorized)
 		return
