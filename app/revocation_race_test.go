@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/example/authapi/app/apptest"
 	"github.com/example/authapi/models"
 )
 
@@ -94,50 +97,54 @@ func (e *env) raceRound(t *testing.T, round int, email string, span time.Duratio
 	return tokens
 }
 
-// TestRevocationRaceSuspend: no token of a login in flight during a suspension works after it.
-func TestRevocationRaceSuspend(t *testing.T) {
-	t.Parallel()
+// raceChange runs raceRounds rounds on a new user: setup puts the account in its state, change
+// races the round's logins, and check judges every token the round produced.
+func raceChange(t *testing.T, setup, change func(*models.Accounts, string) (models.Outcome, error), check func(e *env, round int, token string)) {
 	e, accounts := newRaceEnv(t)
 	email := randomEmail()
 	e.register(email, goodPassword)
 	span := e.loginTime(email)
-	ctx := context.Background()
 	for round := range raceRounds {
-		if _, err := accounts.Activate(ctx, email); err != nil {
-			t.Fatal(err)
-		}
+		_, err := setup(accounts, email)
+		apptest.Must(t, err, "setup")
 		tokens := e.raceRound(t, round, email, span, func() {
-			if _, err := accounts.Suspend(ctx, email, nil, nil); err != nil {
-				t.Errorf("suspend: %v", err)
+			if _, err := change(accounts, email); err != nil {
+				t.Errorf("change: %v", err)
 			}
 		})
 		for _, tok := range tokens {
+			check(e, round, tok)
+		}
+	}
+}
+
+// TestRevocationRaceSuspend: no token of a login in flight during a suspension works after it.
+func TestRevocationRaceSuspend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	raceChange(t,
+		func(a *models.Accounts, email string) (models.Outcome, error) { return a.Activate(ctx, email) },
+		func(a *models.Accounts, email string) (models.Outcome, error) { return a.Suspend(ctx, email, nil, nil) },
+		func(e *env, round int, tok string) {
 			if resp := e.client.Get("/auth/me", tok); resp.Status != http.StatusUnauthorized {
 				t.Fatalf("round %d: a token of a login in flight during the suspension answers %d", round, resp.Status)
 			}
-		}
-	}
+		})
 }
 
 // TestRevocationRaceDemote: no admin token of a login in flight during a demotion works after
 // it; the user-role tokens of logins that saw the demotion may.
 func TestRevocationRaceDemote(t *testing.T) {
 	t.Parallel()
-	e, accounts := newRaceEnv(t)
-	email := randomEmail()
-	e.register(email, goodPassword)
-	span := e.loginTime(email)
 	ctx := context.Background()
-	for round := range raceRounds {
-		if _, err := accounts.SetRole(ctx, email, models.RoleAdmin); err != nil {
-			t.Fatal(err)
-		}
-		tokens := e.raceRound(t, round, email, span, func() {
-			if _, err := accounts.SetRole(ctx, email, models.RoleUser); err != nil {
-				t.Errorf("demote: %v", err)
-			}
-		})
-		for _, tok := range tokens {
+	raceChange(t,
+		func(a *models.Accounts, email string) (models.Outcome, error) {
+			return a.SetRole(ctx, email, models.RoleAdmin)
+		},
+		func(a *models.Accounts, email string) (models.Outcome, error) {
+			return a.SetRole(ctx, email, models.RoleUser)
+		},
+		func(e *env, round int, tok string) {
 			resp := e.client.Get("/users/stats", tok)
 			if resp.Status == http.StatusOK {
 				t.Fatalf("round %d: an admin token of a login in flight during the demotion still works", round)
@@ -145,8 +152,7 @@ func TestRevocationRaceDemote(t *testing.T) {
 			if role := decodeClaims(t, tok)["role"]; role == "admin" && resp.Status != http.StatusUnauthorized {
 				t.Fatalf("round %d: an admin-role token answers %d, want 401", round, resp.Status)
 			}
-		}
-	}
+		})
 }
 
 // TestRevocationRaceLogoutAll: a logout-all refuses the tokens of the logins it overlaps (every
@@ -156,10 +162,10 @@ func TestRevocationRaceLogoutAll(t *testing.T) {
 	t.Parallel()
 	e, _ := newRaceEnv(t)
 	email := randomEmail()
-	e.register(email, goodPassword)
+	userID := e.register(email, goodPassword)["id"].(string)
 	span := e.loginTime(email)
 	for round := range raceRounds {
-		caller := e.login(email, goodPassword)
+		caller := e.mint(t, userID)
 		tokens := e.raceRound(t, round, email, span, func() {
 			if resp := e.client.Post("/auth/logout-all", nil, caller); resp.Status != http.StatusNoContent {
 				t.Errorf("logout-all: %d %s", resp.Status, resp.Body)
@@ -175,7 +181,7 @@ func TestRevocationRaceLogoutAll(t *testing.T) {
 		}
 		// A login that read the user's epoch after the logout-all took effect happened after it;
 		// its token may live, but the next logout-all must reach it.
-		if resp := e.client.Post("/auth/logout-all", nil, e.login(email, goodPassword)); resp.Status != http.StatusNoContent {
+		if resp := e.client.Post("/auth/logout-all", nil, e.mint(t, userID)); resp.Status != http.StatusNoContent {
 			t.Fatalf("second logout-all: %d", resp.Status)
 		}
 		for _, tok := range append(tokens, caller) {
@@ -184,4 +190,18 @@ func TestRevocationRaceLogoutAll(t *testing.T) {
 			}
 		}
 	}
+}
+
+// mint issues and whitelists a token for userID as login does, without its bcrypt: the tests
+// need a caller for logout-all, not another login.
+func (e *env) mint(t *testing.T, userID string) string {
+	t.Helper()
+	ctx := context.Background()
+	issuer := models.NewIssuer(models.IssuerOptions{Secret: []byte(apptest.Secret), Issuer: "auth-api", Expiry: time.Hour}, time.Now)
+	token, claims, err := issuer.Issue(uuid.MustParse(userID), models.RoleUser)
+	apptest.Must(t, err, "issue")
+	epoch, err := e.app.Tokens.Epoch(ctx, userID, time.Hour)
+	apptest.Must(t, err, "epoch")
+	apptest.Must(t, e.app.Tokens.Allow(ctx, userID, claims.ID, models.RoleUser, epoch, claims.ExpiresAt.Time), "allow")
+	return token
 }
