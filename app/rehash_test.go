@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -47,6 +48,18 @@ func TestLoginRehash(t *testing.T) {
 		e.login(email, goodPassword) // the new hash holds the same password
 		if resp := e.client.Post("/auth/login", map[string]string{"email": email, "password": goodPassword + "x"}, ""); resp.Status != http.StatusUnauthorized {
 			t.Fatalf("wrong password after rehash: %d", resp.Status)
+		}
+	})
+	t.Run("OKReplacedImported2y", func(t *testing.T) {
+		// The old service's PHP-style $2y$ prefix, as `users import` keeps it.
+		email, u := userWithCost(4)
+		y := "$2y$" + strings.TrimPrefix(u.PasswordHash, "$2a$")
+		if _, err := e.app.DB.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ?", y, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.login(email, goodPassword)
+		if h := mustUser(t, e.app, email).PasswordHash; h == y || costOf(email) != 5 {
+			t.Fatalf("imported $2y$ hash not replaced: %s", h[:7])
 		}
 	})
 	t.Run("OKSameCostKept", func(t *testing.T) {

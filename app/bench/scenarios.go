@@ -23,6 +23,10 @@ const (
 	meWorkers     = 32
 )
 
+// newBenchSecret returns a fresh JWT_SECRET: the service refuses any value written in the
+// repository.
+func newBenchSecret() string { return rand.Text() + rand.Text() }
+
 // runBench runs every scenario in one process lifetime of the service, so all ratios compare
 // figures taken minutes apart on the same (noisy, shared) machine.
 func runBench(ctx context.Context, o options) error {
@@ -33,8 +37,7 @@ func runBench(ctx context.Context, o options) error {
 	}
 
 	svcPort, adminPort, refPort := freePort(), freePort(), freePort()
-	// A fresh secret per run: the service refuses any value written in the repository.
-	benchSecret := rand.Text() + rand.Text()
+	benchSecret := newBenchSecret()
 	env := []string{
 		"DATABASE_URL=" + o.db, "REDIS_URL=" + o.redis, "JWT_SECRET=" + benchSecret,
 		fmt.Sprintf("PORT=%d", svcPort), fmt.Sprintf("ADMIN_PORT=%d", adminPort),
