@@ -59,7 +59,8 @@ var secretValue = regexp.MustCompile(`JWT_SECRET"?\s*(?:[:=]|,)\s*["']?([^"'\s)]
 func TestPublishedSecretsRefused(t *testing.T) {
 	var files []string
 	for _, pattern := range []string{"../.env.example", "../justfile", "../README.md", "../docker/*.yaml", "../docker/*.yml",
-		"../docker/k8s/*.yaml", "../docker/*/*.yml", "../docker/*.md"} {
+		"../docker/k8s/*.yaml", "../docker/k8s/*/*.yaml", "../docker/*/*.yml", "../docker/*.md", "../docker/*/*.md",
+		"../docker/k8s/*/*.md", "../config/*.md"} {
 		matches, _ := filepath.Glob(pattern)
 		files = append(files, matches...)
 	}

@@ -153,7 +153,7 @@ func TestCompose(t *testing.T) {
 						continue
 					}
 					want := "127.0.0.1"
-					if tc.openAPI && name == "app" && pc.Target == uint32(defaultPort(t, "PORT")) {
+					if tc.openAPI && strings.HasPrefix(name, "app") && pc.Target == uint32(defaultPort(t, "PORT")) {
 						want = "0.0.0.0"
 					}
 					if pc.HostIP != want {
