@@ -16,8 +16,9 @@
 // was issued with: someone who learns the signing secret still cannot raise a token's role or
 // lend its jti to another user. Logout deletes jwt:<jti>. Suspension, demotion (Accounts) and
 // logout-all revoke every token of a user by deleting the epoch key (then, best effort, the
-// whitelist keys the index lists); RevokeOthers does the same but for one token, which it binds
-// to a new epoch. Login takes the current epoch, creating a fresh random one when there is none
+// whitelist keys the index lists); RevokeAllExcept (a password change) does the same but for
+// one token, by swapping the epoch (compare-and-set on the old value) and binding that token to
+// the new one. Login takes the current epoch, creating a fresh random one when there is none
 // (SET NX GET), and whitelists its token with it.
 //
 // # Why revocation wins every race

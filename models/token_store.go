@@ -189,41 +189,6 @@ func (s *TokenStore) tidy(ctx context.Context, userID, keep string) int {
 	return removed
 }
 
-// RevokeOthers refuses every token of userID but keep, issued with role (a password change
-// keeps the token it was made with): the epoch is replaced, and keep, if still whitelisted, is
-// bound to the new one with its own TTL. Between the two steps keep is refused for a moment.
-func (s *TokenStore) RevokeOthers(ctx context.Context, userID, keep string, role Role) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	ttl, err := s.rdb.PTTL(ctx, tokenKey(keep)).Result()
-	if err != nil {
-		return Unavailable("redis", err)
-	}
-	if err := s.rdb.Del(ctx, epochKey(userID)).Err(); err != nil {
-		return Unavailable("redis", err)
-	}
-	if ttl > 0 {
-		epoch, err := s.Epoch(ctx, userID, ttl)
-		if err != nil {
-			return err
-		}
-		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			// XX: never recreate a key a logout deleted meanwhile; KEEPTTL: the token's expiry.
-			p.SetArgs(ctx, tokenKey(keep), binding(epoch, role), redis.SetArgs{Mode: "XX", KeepTTL: true})
-			for _, k := range []string{userTokensKey(userID), epochKey(userID)} {
-				p.ExpireNX(ctx, k, ttl)
-				p.ExpireGT(ctx, k, ttl)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return Unavailable("redis", err)
-		}
-	}
-	s.tidy(ctx, userID, keep)
-	return nil
-}
-
 // Ping asks Redis for PONG.
 func (s *TokenStore) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)

@@ -79,7 +79,7 @@ func TestTokenStore(t *testing.T) {
 			t.Fatal("a login after the revocation is refused")
 		}
 	})
-	t.Run("RevokeOthersKeepsOne", func(t *testing.T) {
+	t.Run("RevokeAllExceptKeepsOne", func(t *testing.T) {
 		// A password change: every token but the one it was made with is refused, a login in
 		// flight included; a kept token that was logged out meanwhile stays out.
 		user := uuid.NewString()
@@ -87,7 +87,10 @@ func TestTokenStore(t *testing.T) {
 		inFlight, err := s.Epoch(ctx, user, time.Hour)
 		apptest.Must(t, err, "epoch")
 		keepTTL := rdb.PTTL(ctx, "jwt:"+keep).Val()
-		apptest.Must(t, s.RevokeOthers(ctx, user, keep, models.RoleUser), "revoke others")
+		n, err := s.RevokeAllExcept(ctx, user, keep)
+		if err != nil || n != 1 {
+			t.Fatalf("RevokeAllExcept = %d, %v; want 1", n, err)
+		}
 		late := uuid.NewString()
 		apptest.Must(t, s.Allow(ctx, user, late, models.RoleUser, inFlight, time.Now().Add(time.Hour)), "allow")
 		if !live(user, keep) || live(user, other) || live(user, late) {
@@ -97,9 +100,26 @@ func TestTokenStore(t *testing.T) {
 			t.Fatalf("kept token's TTL %v, was %v", ttl, keepTTL)
 		}
 		apptest.Must(t, s.Revoke(ctx, user, keep), "logout")
-		apptest.Must(t, s.RevokeOthers(ctx, user, keep, models.RoleUser), "revoke others after logout")
+		_, err = s.RevokeAllExcept(ctx, user, keep)
+		apptest.Must(t, err, "revoke all except, after logout")
 		if n, _ := rdb.Exists(ctx, "jwt:"+keep).Result(); n != 0 || live(user, keep) {
-			t.Fatal("RevokeOthers brought a logged-out token back")
+			t.Fatal("RevokeAllExcept brought a logged-out token back")
+		}
+	})
+	t.Run("RevokeAllExceptAfterSuspension", func(t *testing.T) {
+		// A suspension's RevokeAll lands first: the token to keep is dead already, and a password
+		// change that follows must not bring it back.
+		user := uuid.NewString()
+		keep := allow(user, time.Hour)
+		bound := rdb.Get(ctx, "jwt:"+keep).Val()
+		_, err := s.RevokeAll(ctx, user)
+		apptest.Must(t, err, "revoke all")
+		// As if the best-effort tidy-up had missed the key: only the epoch says it is dead.
+		apptest.Must(t, rdb.Set(ctx, "jwt:"+keep, bound, time.Hour).Err(), "restore key")
+		_, err = s.RevokeAllExcept(ctx, user, keep)
+		apptest.Must(t, err, "revoke all except")
+		if live(user, keep) {
+			t.Fatal("RevokeAllExcept revived a token a suspension had revoked")
 		}
 	})
 	t.Run("ErrRevokedBetweenEpochAndAllow", func(t *testing.T) {
