@@ -45,11 +45,11 @@ func (e *env) validClaims(t *testing.T, userID string) jwt.MapClaims {
 	now := time.Now()
 	jti := uuid.NewString()
 	exp := now.Add(time.Hour)
-	epoch, err := e.app.Tokens.Epoch(context.Background(), userID, time.Hour)
+	epoch, err := e.tokens.Epoch(context.Background(), userID, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.app.Tokens.Allow(context.Background(), userID, jti, models.RoleUser, epoch, exp); err != nil {
+	if err := e.tokens.Allow(context.Background(), userID, jti, models.RoleUser, epoch, exp); err != nil {
 		t.Fatal(err)
 	}
 	return jwt.MapClaims{"sub": userID, "iss": "auth-api", "iat": now.Unix(), "nbf": now.Unix(), "exp": exp.Unix(), "jti": jti, "role": "user"}
@@ -120,14 +120,14 @@ func TestJWTAttacks(t *testing.T) {
 	otherID := decodeClaims(t, otherToken)["sub"].(string)
 	deletedUserToken := func() string {
 		email, tok := e.newUser()
-		if _, err := e.app.DB.NewDelete().TableExpr("users").Where("email = ?", email).Exec(context.Background()); err != nil {
+		if _, err := e.db.NewDelete().TableExpr("users").Where("email = ?", email).Exec(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		return tok
 	}
 	revoked := func() string {
 		c := e.validClaims(t, userID)
-		if err := e.app.Tokens.Revoke(context.Background(), userID, c["jti"].(string)); err != nil {
+		if err := e.tokens.Revoke(context.Background(), userID, c["jti"].(string)); err != nil {
 			t.Fatal(err)
 		}
 		return hs256(c).sign(t)

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/authapi/app"
 	"github.com/example/authapi/app/apptest"
-	"github.com/example/authapi/config"
 )
 
 // wantRateLimited asserts the contract's 429: code, prefix and a Retry-After within window.
@@ -161,16 +158,11 @@ func TestLoginRateLimitTrustedProxy(t *testing.T) {
 // Two instances over one database and one Redis share the counters.
 func TestLoginRateLimitAcrossInstances(t *testing.T) {
 	t.Parallel()
-	_, dbURL := apptest.MustOpenDB(t)
-	cfg := apptest.Config(t, dbURL, map[string]string{"LOGIN_MAX_FAILURES_ACCOUNT_ADDR": "3"})
+	cfg := apptest.Config(t, apptest.MustCreateDatabase(t), map[string]string{"LOGIN_MAX_FAILURES_ACCOUNT_ADDR": "3"})
 	newInstance := func() *apptest.Client {
-		a, err := app.New(cfg, app.NewLogger(config.Log{Level: "error", Format: "json"}, io.Discard))
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.MarkReady()
-		t.Cleanup(func() { _ = a.Close() })
-		return apptest.NewClient(t, a.Public())
+		s := apptest.NewEnv(t, cfg, nil)
+		s.Prepare(t) // the first instance migrates the database, the second finds it current
+		return apptest.NewClient(t, s.App.Public())
 	}
 	one, two := newInstance(), newInstance()
 	email := randomEmail()

@@ -6,7 +6,6 @@ import (
 	"runtime"
 
 	"github.com/example/authapi/config"
-	"github.com/example/authapi/models"
 )
 
 func (cli CLI) serve(ctx context.Context, cfg config.Config) error {
@@ -15,8 +14,8 @@ func (cli CLI) serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	ReserveProcsForBcrypt(a.Hasher, os.Getenv("GOMAXPROCS") != "")
-	logger.Info("bcrypt", "concurrency", a.Hasher.Concurrency(), "nice", a.Hasher.Nice(), "gomaxprocs", runtime.GOMAXPROCS(0))
+	a.ReserveProcsForBcrypt(os.Getenv("GOMAXPROCS") != "")
+	logger.Info("bcrypt", "concurrency", a.hasher.Concurrency(), "nice", a.hasher.Nice(), "gomaxprocs", runtime.GOMAXPROCS(0))
 	return a.Run(ctx)
 }
 
@@ -25,12 +24,12 @@ func (cli CLI) serve(ctx context.Context, cfg config.Config) error {
 // A thread hashing at low priority still holds a P while it runs; without spare Ps a request
 // goroutine would wait for the runtime's 10 ms preemption instead of the kernel's scheduler,
 // which is what honours the lower priority. It is process-wide, so serve (and a benchmark) call
-// it, not New; an explicit GOMAXPROCS is left as the operator set it. Setting GOMAXPROCS turns
-// off Go's tracking of later changes to the container's CPU limit.
-func ReserveProcsForBcrypt(hasher *models.Hasher, explicit bool) {
-	if explicit || hasher.Nice() == 0 {
+// it, not New; an explicit GOMAXPROCS (explicit is true) is left as the operator set it.
+// Setting GOMAXPROCS turns off Go's tracking of later changes to the container's CPU limit.
+func (a *App) ReserveProcsForBcrypt(explicit bool) {
+	if explicit || a.hasher.Nice() == 0 {
 		return
 	}
 	procs := runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(procs + min(hasher.Concurrency(), procs))
+	runtime.GOMAXPROCS(procs + min(a.hasher.Concurrency(), procs))
 }

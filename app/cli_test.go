@@ -58,17 +58,13 @@ func TestCLI(t *testing.T) {
 
 	// A user to administer, made through the store on the migrated database.
 	cfg := apptest.Config(t, dbURL, nil)
-	svc, err := app.New(cfg, app.NewLogger(cfg.Log, &bytes.Buffer{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	svc := apptest.OpenHandles(t, cfg)
 	email := randomEmail()
 	if err := svc.Users.Create(context.Background(), &models.User{Email: email, PasswordHash: "x", Status: models.StatusActive, Role: models.RoleUser}); err != nil {
 		t.Fatal(err)
 	}
 	// A live token of that user in the whitelist, to see suspension revoke it.
-	userID := mustUser(t, svc, email).ID.String()
+	userID := mustUser(t, svc.Users, email).ID.String()
 	epoch, err := svc.Tokens.Epoch(context.Background(), userID, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -79,13 +75,13 @@ func TestCLI(t *testing.T) {
 
 	t.Run("Promote", func(t *testing.T) {
 		code, out := runCLI(t, "users", "promote", strings.ToUpper(email), "--role", "admin")
-		if code != 0 || mustUser(t, svc, email).Role != models.RoleAdmin || !strings.Contains(out, "role=admin") {
+		if code != 0 || mustUser(t, svc.Users, email).Role != models.RoleAdmin || !strings.Contains(out, "role=admin") {
 			t.Fatalf("%d %s", code, out)
 		}
 	})
 	t.Run("SuspendRevokesTokens", func(t *testing.T) {
 		code, out := runCLI(t, "users", "suspend", email, "--reason", "abuse", "--until", "2099-01-01T00:00:00Z")
-		u := mustUser(t, svc, email)
+		u := mustUser(t, svc.Users, email)
 		if code != 0 || u.Status != models.StatusSuspended || *u.SuspensionReason != "abuse" || u.SuspendedUntil.Year() != 2099 {
 			t.Fatalf("%d %s %+v", code, out, u)
 		}
@@ -95,7 +91,7 @@ func TestCLI(t *testing.T) {
 	})
 	t.Run("Activate", func(t *testing.T) {
 		code, out := runCLI(t, "users", "activate", email)
-		if u := mustUser(t, svc, email); code != 0 || u.Status != models.StatusActive || u.SuspensionReason != nil {
+		if u := mustUser(t, svc.Users, email); code != 0 || u.Status != models.StatusActive || u.SuspensionReason != nil {
 			t.Fatalf("%d %s %+v", code, out, u)
 		}
 	})
@@ -150,9 +146,9 @@ func TestCLI(t *testing.T) {
 	})
 }
 
-func mustUser(t *testing.T, a *app.App, email string) *models.User {
+func mustUser(t *testing.T, users *models.BunUserStore, email string) *models.User {
 	t.Helper()
-	u, err := a.Users.ByEmail(context.Background(), email)
+	u, err := users.ByEmail(context.Background(), email)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,8 +31,7 @@ func TestRedisEvictionPolicy(t *testing.T) {
 				overrides["REDIS_URL"] = apptest.StartRedis(t, tc.redis...).URL()
 			}
 			var logs apptest.LogBuffer
-			a := apptest.MustNewApp(t, overrides, &logs)
-			e := &env{t: t, app: a, client: apptest.NewClient(t, a.Public()), admin: apptest.NewAdminClient(t, a.Admin())}
+			e := envOf(t, apptest.MustNewApp(t, overrides, &logs))
 			resp := e.admin.Get("/readyz", "")
 			if resp.Status != http.StatusOK {
 				t.Fatalf("/readyz = %d %s: the policy must not make the service unready", resp.Status, resp.Body)

@@ -25,14 +25,14 @@ func TestLoginRehash(t *testing.T) {
 			t.Fatal(err)
 		}
 		u := &models.User{Email: randomEmail(), PasswordHash: string(hash), Status: models.StatusActive, Role: models.RoleUser}
-		if err := e.app.Users.Create(ctx, u); err != nil {
+		if err := e.users.Create(ctx, u); err != nil {
 			t.Fatal(err)
 		}
 		return u.Email, u
 	}
 	costOf := func(email string) int {
 		t.Helper()
-		c, err := bcrypt.Cost([]byte(mustUser(t, e.app, email).PasswordHash))
+		c, err := bcrypt.Cost([]byte(mustUser(t, e.users, email).PasswordHash))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,25 +54,25 @@ func TestLoginRehash(t *testing.T) {
 		// The old service's PHP-style $2y$ prefix, as `users import` keeps it.
 		email, u := userWithCost(4)
 		y := "$2y$" + strings.TrimPrefix(u.PasswordHash, "$2a$")
-		if _, err := e.app.DB.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ?", y, u.ID); err != nil {
+		if _, err := e.db.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE id = ?", y, u.ID); err != nil {
 			t.Fatal(err)
 		}
 		e.login(email, goodPassword)
-		if h := mustUser(t, e.app, email).PasswordHash; h == y || costOf(email) != 5 {
+		if h := mustUser(t, e.users, email).PasswordHash; h == y || costOf(email) != 5 {
 			t.Fatalf("imported $2y$ hash not replaced: %s", h[:7])
 		}
 	})
 	t.Run("OKSameCostKept", func(t *testing.T) {
 		email, u := userWithCost(5)
 		e.login(email, goodPassword)
-		if mustUser(t, e.app, email).PasswordHash != u.PasswordHash {
+		if mustUser(t, e.users, email).PasswordHash != u.PasswordHash {
 			t.Fatal("a hash of the right cost was replaced")
 		}
 	})
 	t.Run("OKSaveFailureIgnored", func(t *testing.T) {
 		email, u := userWithCost(4)
 		// Postgres refuses any change of this user's hash, as a failing write would.
-		_, err := e.app.DB.ExecContext(ctx, `
+		_, err := e.db.ExecContext(ctx, `
 			CREATE FUNCTION refuse_hash_change() RETURNS trigger LANGUAGE plpgsql AS $$
 			BEGIN RAISE EXCEPTION 'no'; END $$;
 			CREATE TRIGGER refuse_hash_change BEFORE UPDATE OF password_hash ON users

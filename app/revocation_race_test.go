@@ -29,7 +29,7 @@ const (
 func newRaceEnv(t *testing.T) (*env, *models.Accounts) {
 	t.Helper()
 	e := newEnv(t, map[string]string{"BCRYPT_COST": raceCost, "BCRYPT_CONCURRENCY": strconv.Itoa(raceLogins)})
-	return e, models.NewAccounts(e.app.Users, e.app.Tokens)
+	return e, models.NewAccounts(e.users, e.tokens)
 }
 
 // loginTime is how long one login of email takes here and now, the range of the random pauses.
@@ -215,8 +215,8 @@ func (e *env) mint(t *testing.T, userID string) string {
 	issuer := models.NewIssuer(models.IssuerOptions{Secret: []byte(apptest.Secret), Issuer: "auth-api", Expiry: time.Hour}, time.Now)
 	token, claims, err := issuer.Issue(uuid.MustParse(userID), models.RoleUser)
 	apptest.Must(t, err, "issue")
-	epoch, err := e.app.Tokens.Epoch(ctx, userID, time.Hour)
+	epoch, err := e.tokens.Epoch(ctx, userID, time.Hour)
 	apptest.Must(t, err, "epoch")
-	apptest.Must(t, e.app.Tokens.Allow(ctx, userID, claims.ID, models.RoleUser, epoch, claims.ExpiresAt.Time), "allow")
+	apptest.Must(t, e.tokens.Allow(ctx, userID, claims.ID, models.RoleUser, epoch, claims.ExpiresAt.Time), "allow")
 	return token
 }

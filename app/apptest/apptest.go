@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -161,25 +160,6 @@ func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-// MustNewApp returns a ready App over a fresh migrated database, closed when the test ends.
-// Logs go to logs when it is not nil.
-func MustNewApp(tb testing.TB, overrides map[string]string, logs io.Writer) *app.App {
-	tb.Helper()
-	_, dbURL := MustOpenDB(tb)
-	MustOpenRedis(tb) // fail early, with the how-to, when Redis is missing
-	cfg := Config(tb, dbURL, overrides)
-	if logs == nil {
-		logs = io.Discard
-	}
-	a, err := app.New(cfg, app.NewLogger(config.Log{Level: cfg.Log.Level, Format: "json"}, logs))
-	if err != nil {
-		tb.Fatalf("new app: %v", err)
-	}
-	a.MarkReady()
-	tb.Cleanup(func() { _ = a.Close() })
-	return a
 }
 
 // Must fails the test on err.
