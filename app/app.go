@@ -18,8 +18,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 
+	"github.com/example/authapi/app/mail"
 	"github.com/example/authapi/config"
-	"github.com/example/authapi/mail"
 	"github.com/example/authapi/middleware"
 	"github.com/example/authapi/migrations"
 	"github.com/example/authapi/models"

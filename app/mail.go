@@ -3,8 +3,8 @@ package app
 import (
 	"fmt"
 
+	"github.com/example/authapi/app/mail"
 	"github.com/example/authapi/config"
-	"github.com/example/authapi/mail"
 	"github.com/example/authapi/models"
 )
 
