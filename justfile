@@ -96,7 +96,7 @@ lint-openapi:
     set -euo pipefail
     want=2.77.0
     [ "$(redocly --version 2>/dev/null | head -n 1)" = "$want" ] || npm install -g --silent --no-fund --no-audit "@redocly/cli@$want" >/dev/null
-    REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true redocly lint --format=stylish
+    REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true redocly lint --config routes/redocly.yaml --format=stylish
 
 # Regenerate the settings table (config/README.md) and .env.example from config/settings.go.
 config-docs:
