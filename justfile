@@ -90,7 +90,7 @@ lint:
     golangci-lint run ./...
     cd docker/deploycheck && golangci-lint run --config ../../.golangci.yml ./...
 
-# Lint routes/openapi.json with redocly's recommended rules (redocly.yaml); installs the pinned CLI.
+# Lint routes/openapi.json with redocly's recommended rules (routes/redocly.yaml); installs the pinned CLI.
 lint-openapi:
     #!/usr/bin/env bash
     set -euo pipefail
