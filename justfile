@@ -8,7 +8,8 @@ export PATH := env_var("PATH") + ":/usr/local/go/bin:" + env_var_or_default("HOM
 
 # Development defaults; a .env file or the environment overrides them. DATABASE_URL and REDIS_URL
 # have none here: unset, run/dev/migrate use private instances under .data (docker/devenv.sh).
-export JWT_SECRET := env_var_or_default("JWT_SECRET", "dev-only-secret-change-me-0123456789abcdef")
+# Nor has JWT_SECRET: unset, run/dev/migrate use a random one kept in .data/jwt_secret
+# (docker/dev-secret.sh); the service refuses any value written in the repository.
 export LOG_FORMAT := env_var_or_default("LOG_FORMAT", "text")
 
 version := `git describe --tags --always --dirty 2>/dev/null || echo dev`
@@ -26,6 +27,7 @@ run: build
     #!/usr/bin/env bash
     set -euo pipefail
     services=$(just ensure-services) && eval "$services"
+    export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     exec ./bin/authapi serve
 
 # Run with hot reload: rebuild and restart on changes to .go and .sql files (installs air if missing).
@@ -33,6 +35,7 @@ dev:
     #!/usr/bin/env bash
     set -euo pipefail
     services=$(just ensure-services) && eval "$services"
+    export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     command -v air >/dev/null || go install github.com/air-verse/air@v1.67.4
     exec air --build.cmd "go build -o ./tmp/authapi ." --build.bin "./tmp/authapi" \
       --build.include_ext "go,sql" --build.exclude_dir "tmp,bin,.data,docker" \
@@ -87,13 +90,13 @@ lint:
     golangci-lint run ./...
     cd docker/deploycheck && golangci-lint run --config ../../.golangci.yml ./...
 
-# Lint routes/openapi.json with redocly's recommended rules (redocly.yaml); installs the pinned CLI.
+# Lint routes/openapi.json with redocly's recommended rules (routes/redocly.yaml); installs the pinned CLI.
 lint-openapi:
     #!/usr/bin/env bash
     set -euo pipefail
     want=2.77.0
     [ "$(redocly --version 2>/dev/null | head -n 1)" = "$want" ] || npm install -g --silent --no-fund --no-audit "@redocly/cli@$want" >/dev/null
-    REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true redocly lint --format=stylish
+    REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true redocly lint --config routes/redocly.yaml --format=stylish
 
 # Regenerate the settings table (config/README.md) and .env.example from config/settings.go.
 config-docs:
@@ -108,6 +111,7 @@ migrate *ARGS: build
     #!/usr/bin/env bash
     set -euo pipefail
     services=$(just ensure-services) && eval "$services"
+    export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     exec ./bin/authapi migrate {{ARGS}}
 
 # Start the private Postgres and Redis under .data/ (git-ignored, no Docker) on ports of their own
@@ -162,6 +166,7 @@ docs-screenshot: build
     services=$(just ensure-services) && eval "$services"
     command -v chromium >/dev/null || { echo "needs Debian's chromium: apt-get install chromium" >&2; exit 1; }
     port=$(docker/freeport.sh); admin=$(docker/freeport.sh); profile=$(mktemp -d)
+    export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     HOST=127.0.0.1 PORT=$port ADMIN_HOST=127.0.0.1 ADMIN_PORT=$admin LOG_LEVEL=warn ./bin/authapi serve & pid=$!
     trap 'kill $pid; rm -rf "$profile"' EXIT
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/openapi.json" >/dev/null && break; sleep 0.1; done

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/authapi/app"
 	"github.com/example/authapi/app/apptest"
 )
 
@@ -46,9 +45,9 @@ func BenchmarkMeDuringLoginFlood(b *testing.B) {
 		{"flood32/admission=off", 32, with(map[string]string{"BCRYPT_CONCURRENCY": "4096", "BCRYPT_QUEUE_TIMEOUT": "1m"})},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			a := apptest.MustNewApp(b, tc.overrides, nil)
+			a := apptest.MustNewApp(b, tc.overrides, nil).App
 			procs := runtime.GOMAXPROCS(0)
-			app.ReserveProcsForBcrypt(a.Hasher, false) // as `authapi serve` does
+			a.ReserveProcsForBcrypt(false) // as `authapi serve` does
 			b.Cleanup(func() { runtime.GOMAXPROCS(procs) })
 			base := apptest.Serve(b, a.Public())
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: time.Minute}

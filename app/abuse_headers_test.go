@@ -103,8 +103,8 @@ func TestCORS(t *testing.T) {
 func TestLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
 	var logs apptest.LogBuffer
-	a := apptest.MustNewApp(t, map[string]string{"LOG_LEVEL": "debug"}, &logs)
-	c := apptest.NewClient(t, a.Public())
+	s := apptest.MustNewApp(t, map[string]string{"LOG_LEVEL": "debug"}, &logs)
+	c := apptest.NewClient(t, s.App.Public())
 	email := randomEmail()
 	creds := map[string]string{"email": email, "password": goodPassword}
 	wrong := "Wrong-password-77"
@@ -130,7 +130,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	if steps[0].Status != http.StatusCreated || steps[len(steps)-1].Status != http.StatusUnauthorized {
 		t.Fatalf("session did not run: register %d, last %d", steps[0].Status, steps[len(steps)-1].Status)
 	}
-	u, err := a.Users.ByEmail(context.Background(), email)
+	u, err := s.Users.ByEmail(context.Background(), email)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestAccessLogClientAddress(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs apptest.LogBuffer
-			a := apptest.MustNewApp(t, map[string]string{"LOG_LEVEL": "info", "TRUSTED_PROXIES": tc.trusted}, &logs)
+			a := apptest.MustNewApp(t, map[string]string{"LOG_LEVEL": "info", "TRUSTED_PROXIES": tc.trusted}, &logs).App
 			c := apptest.NewClient(t, a.Public())
 			c.Do(apptest.Request{Method: http.MethodGet, Path: "/healthz", Header: map[string]string{"X-Forwarded-For": "6.6.6.6, 198.51.100.9"}})
 			out := logs.String()

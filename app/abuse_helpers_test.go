@@ -68,6 +68,12 @@ func failedLoginKeys(email, addr string) [3]string {
 	}
 }
 
+// knownClientKey is the limiter's mark of addr as a known client of email's account.
+func knownClientKey(email, addr string) string {
+	sum := sha256.Sum256([]byte(email + "\x00" + addr))
+	return "login_known:" + hex.EncodeToString(sum[:16])
+}
+
 // randomIP returns a random documentation-range address, so tests sharing one Redis never share
 // a per-address counter.
 func randomIP() string {

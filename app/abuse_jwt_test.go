@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/example/authapi/app/apptest"
+	"github.com/example/authapi/models"
 )
 
 // forged describes a token to mint: its claims, extra header fields, and how it is signed.
@@ -44,7 +45,11 @@ func (e *env) validClaims(t *testing.T, userID string) jwt.MapClaims {
 	now := time.Now()
 	jti := uuid.NewString()
 	exp := now.Add(time.Hour)
-	if err := e.app.Tokens.Allow(context.Background(), userID, jti, exp); err != nil {
+	epoch, err := e.tokens.Epoch(context.Background(), userID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tokens.Allow(context.Background(), userID, jti, models.RoleUser, epoch, exp); err != nil {
 		t.Fatal(err)
 	}
 	return jwt.MapClaims{"sub": userID, "iss": "auth-api", "iat": now.Unix(), "nbf": now.Unix(), "exp": exp.Unix(), "jti": jti, "role": "user"}
@@ -111,16 +116,18 @@ func TestJWTAttacks(t *testing.T) {
 	}
 	// attackerKey is a symmetric key the attacker controls, offered through jwk or jku.
 	attackerKey := []byte("attacker-chosen-key-0123456789-abcdef")
+	_, otherToken := e.newUser()
+	otherID := decodeClaims(t, otherToken)["sub"].(string)
 	deletedUserToken := func() string {
 		email, tok := e.newUser()
-		if _, err := e.app.DB.NewDelete().TableExpr("users").Where("email = ?", email).Exec(context.Background()); err != nil {
+		if _, err := e.db.NewDelete().TableExpr("users").Where("email = ?", email).Exec(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		return tok
 	}
 	revoked := func() string {
 		c := e.validClaims(t, userID)
-		if err := e.app.Tokens.Revoke(context.Background(), userID, c["jti"].(string)); err != nil {
+		if err := e.tokens.Revoke(context.Background(), userID, c["jti"].(string)); err != nil {
 			t.Fatal(err)
 		}
 		return hs256(c).sign(t)
@@ -155,6 +162,10 @@ func TestJWTAttacks(t *testing.T) {
 		{"ErrSubNotUserID", bearer(hs256(with(e.validClaims(t, userID), "sub", "admin")).sign(t)), ""},
 		{"ErrJtiNotWhitelisted", bearer(hs256(with(e.validClaims(t, userID), "jti", uuid.NewString())).sign(t)), ""},
 		{"ErrRevokedJti", bearer(revoked()), ""},
+		// With the signing secret known (a leaked or published one), a whitelisted jti still
+		// cannot carry another role or another user: the whitelist binds both.
+		{"ErrRoleRaisedWithSecret", bearer(hs256(with(e.validClaims(t, userID), "role", "admin")).sign(t)), "/users/stats"},
+		{"ErrJtiOfAnotherUser", bearer(hs256(with(e.validClaims(t, userID), "sub", otherID)).sign(t)), ""},
 		{"ErrDeletedUser", bearer(deletedUserToken()), ""},
 		{"ErrQueryStringOnly", nil, "/auth/me?token=" + realToken + "&access_token=" + realToken + "&jwt=" + realToken},
 		{"ErrKidChoosesKey", bearer(forged{e.validClaims(t, userID), map[string]any{"kid": "attacker"}, jwt.SigningMethodHS256, attackerKey}.sign(t)), ""},

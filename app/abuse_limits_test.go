@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/authapi/app"
 	"github.com/example/authapi/app/apptest"
-	"github.com/example/authapi/config"
 )
 
 // wantRateLimited asserts the contract's 429: code, prefix and a Retry-After within window.
@@ -117,6 +114,32 @@ func TestLoginRateLimitTrustedProxy(t *testing.T) {
 		}
 	})
 
+	// An address that logged in successfully for the account is exempt from the account counter
+	// (a flood of failures from elsewhere does not lock its owner out), but not from the
+	// account+address one; another address is locked out as before.
+	t.Run("OKKnownClientExemptFromAccountLimit", func(t *testing.T) {
+		email, home := randomEmail(), randomIP()
+		e.register(email, goodPassword)
+		if resp := e.loginFrom(email, goodPassword, home); resp.Status != http.StatusOK {
+			t.Fatalf("login: %d %s", resp.Status, resp.Body)
+		}
+		for range 5 {
+			wantError(t, e.loginFrom(email, "wrong-password-1", randomIP()), http.StatusUnauthorized, "unauthorized")
+		}
+		wantRateLimited(t, e.loginFrom(email, goodPassword, randomIP()), time.Hour)
+		if resp := e.loginFrom(email, goodPassword, home); resp.Status != http.StatusOK {
+			t.Fatalf("the known address is locked out with the account: %d %s", resp.Status, resp.Body)
+		}
+		for range 3 {
+			wantError(t, e.loginFrom(email, "wrong-password-1", home), http.StatusUnauthorized, "unauthorized")
+		}
+		wantRateLimited(t, e.loginFrom(email, goodPassword, home), 15*time.Minute)
+		ttl := e.rdb.TTL(ctx, knownClientKey(email, home)).Val()
+		if ttl < 30*24*time.Hour-time.Minute || ttl > 30*24*time.Hour {
+			t.Fatalf("known-client key TTL %v, want 30 days", ttl)
+		}
+	})
+
 	// A proxy appends the peer it saw to X-Forwarded-For, so only the right-most entries are
 	// written by trusted hops; the left-most is whatever the client sent.
 	t.Run("ErrRotatedLeftmostForwardedFor", func(t *testing.T) {
@@ -135,16 +158,11 @@ func TestLoginRateLimitTrustedProxy(t *testing.T) {
 // Two instances over one database and one Redis share the counters.
 func TestLoginRateLimitAcrossInstances(t *testing.T) {
 	t.Parallel()
-	_, dbURL := apptest.MustOpenDB(t)
-	cfg := apptest.Config(t, dbURL, map[string]string{"LOGIN_MAX_FAILURES_ACCOUNT_ADDR": "3"})
+	cfg := apptest.Config(t, apptest.MustCreateDatabase(t), map[string]string{"LOGIN_MAX_FAILURES_ACCOUNT_ADDR": "3"})
 	newInstance := func() *apptest.Client {
-		a, err := app.New(cfg, app.NewLogger(config.Log{Level: "error", Format: "json"}, io.Discard))
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.MarkReady()
-		t.Cleanup(func() { _ = a.Close() })
-		return apptest.NewClient(t, a.Public())
+		s := apptest.NewEnv(t, cfg, nil)
+		s.Prepare(t) // the first instance migrates the database, the second finds it current
+		return apptest.NewClient(t, s.App.Public())
 	}
 	one, two := newInstance(), newInstance()
 	email := randomEmail()

@@ -78,7 +78,7 @@ func TestPasswordForgotAndReset(t *testing.T) {
 		}
 		// Nothing of the unknown address stays in the database.
 		var rows int
-		if err := e.app.DB.NewRaw("SELECT count(*) FROM mail_outbox WHERE recipient = ?", unknown).Scan(context.Background(), &rows); err != nil || rows != 0 {
+		if err := e.db.NewRaw("SELECT count(*) FROM mail_outbox WHERE recipient = ?", unknown).Scan(context.Background(), &rows); err != nil || rows != 0 {
 			t.Fatalf("%d outbox rows keep the unknown address (%v)", rows, err)
 		}
 	})
@@ -91,7 +91,7 @@ func TestPasswordResetKeepsSuspension(t *testing.T) {
 	email := randomEmail()
 	e.register(email, goodPassword)
 	e.token(email, 1)
-	if _, err := e.app.Users.Suspend(context.Background(), email, nil, nil); err != nil {
+	if _, err := e.users.Suspend(context.Background(), email, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	e.client.Post("/auth/password/forgot", map[string]string{"email": email}, "")

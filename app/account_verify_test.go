@@ -93,7 +93,7 @@ func TestVerifyExpiredToken(t *testing.T) {
 	email := randomEmail()
 	e.register(email, goodPassword)
 	tok := e.token(email, 1)
-	if _, err := e.app.DB.ExecContext(context.Background(), "UPDATE mail_tokens SET expires_at = now() - interval '1 second'"); err != nil {
+	if _, err := e.db.ExecContext(context.Background(), "UPDATE mail_tokens SET expires_at = now() - interval '1 second'"); err != nil {
 		t.Fatal(err)
 	}
 	if msg := wantError(t, e.client.Post("/auth/verify", map[string]string{"token": tok}, ""), http.StatusBadRequest, "validation_error"); msg != invalidToken {
@@ -113,7 +113,7 @@ func TestVerifySuspendedUser(t *testing.T) {
 	e.register(email, goodPassword)
 	tok := e.token(email, 1)
 	reason := "abuse"
-	if _, err := e.app.Users.Suspend(context.Background(), email, &reason, nil); err != nil {
+	if _, err := e.users.Suspend(context.Background(), email, &reason, nil); err != nil {
 		t.Fatal(err)
 	}
 	resp := e.client.Post("/auth/verify", map[string]string{"token": tok}, "")
@@ -125,7 +125,7 @@ func TestVerifySuspendedUser(t *testing.T) {
 	}
 	wantError(t, e.client.Post("/auth/login", map[string]string{"email": email, "password": goodPassword}, ""), http.StatusForbidden, "forbidden")
 	var verified bool
-	if err := e.app.DB.NewRaw("SELECT email_verified_at IS NOT NULL FROM users WHERE email = ?", email).Scan(context.Background(), &verified); err != nil || !verified {
+	if err := e.db.NewRaw("SELECT email_verified_at IS NOT NULL FROM users WHERE email = ?", email).Scan(context.Background(), &verified); err != nil || !verified {
 		t.Fatalf("email_verified_at not set (%v)", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,8 +18,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 
+	"github.com/example/authapi/app/mail"
 	"github.com/example/authapi/config"
-	"github.com/example/authapi/mail"
 	"github.com/example/authapi/middleware"
 	"github.com/example/authapi/migrations"
 	"github.com/example/authapi/models"
@@ -32,21 +33,24 @@ type App struct {
 	cfg    config.Config
 	logger *slog.Logger
 
-	DB    *bun.DB
-	Redis redis.UniversalClient
+	db  *bun.DB
+	rdb redis.UniversalClient
 
-	Users   *models.BunUserStore
-	Tokens  *models.TokenStore
-	Hasher  *models.Hasher
-	Metrics *middleware.Metrics
-	// Accounts holds the account lifecycle's writes; Mail delivers its outbox.
-	Accounts *models.AccountStore
-	Mail     *mail.Worker
+	users   *models.BunUserStore
+	tokens  *models.TokenStore
+	hasher  *models.Hasher
+	metrics *middleware.Metrics
+	// accounts holds the account lifecycle's writes; mailer delivers its outbox.
+	accounts *models.AccountStore
+	mailer   *mail.Worker
 
 	registry *prometheus.Registry
+	eviction *evictionWatch
 	public   *fiber.App
 	admin    *fiber.App
 
+	// prepareMu makes Prepare run once at a time, so the mail worker starts once.
+	prepareMu    sync.Mutex
 	schemaReady  atomic.Bool
 	shuttingDown atomic.Bool
 }
@@ -58,14 +62,15 @@ func New(cfg config.Config, logger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
-	a := &App{cfg: cfg, logger: logger, DB: OpenDB(cfg.DB), Redis: rdb, registry: prometheus.NewRegistry()}
+	a := &App{cfg: cfg, logger: logger, db: OpenDB(cfg.DB), rdb: rdb, registry: prometheus.NewRegistry()}
 	a.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(a.DB.DB, "postgres"),
+		collectors.NewDBStatsCollector(a.db.DB, "postgres"),
 	)
-	a.Metrics = middleware.NewMetrics(a.registry)
+	a.metrics = middleware.NewMetrics(a.registry)
 	registerRedisPoolStats(a.registry, rdb)
+	a.eviction = newEvictionWatch(rdb, logger, a.registry)
 
 	nice := cfg.Limits.BcryptNice
 	if nice != 0 {
@@ -74,15 +79,15 @@ func New(cfg config.Config, logger *slog.Logger) (*App, error) {
 			nice = 0
 		}
 	}
-	a.Users = models.NewBunUserStore(a.DB, cfg.DB.QueryTimeout)
-	a.Tokens = models.NewTokenStore(rdb, cfg.Redis.Timeout)
-	a.Accounts = models.NewAccountStore(a.DB, cfg.DB.QueryTimeout)
-	if a.Mail, err = a.newMailWorker(); err != nil {
+	a.users = models.NewBunUserStore(a.db, cfg.DB.QueryTimeout)
+	a.tokens = models.NewTokenStore(rdb, cfg.Redis.Timeout)
+	a.accounts = models.NewAccountStore(a.db, cfg.DB.QueryTimeout)
+	if a.mailer, err = a.newMailWorker(); err != nil {
 		return nil, err
 	}
-	a.Hasher = models.NewHasher(models.HasherOptions{
+	a.hasher = models.NewHasher(models.HasherOptions{
 		Cost: cfg.Limits.BcryptCost, Concurrency: BcryptConcurrency(cfg.Limits), QueueTimeout: cfg.Limits.BcryptQueueTimeout,
-		Nice: nice, ObserveWait: a.Metrics.BcryptWait,
+		Nice: nice, ObserveWait: a.metrics.BcryptWait,
 	})
 	a.public = a.newPublicApp()
 	a.admin = a.newAdminApp()
@@ -121,7 +126,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopPreparing()
 	go func() {
 		defer close(prepared)
-		if err := a.prepare(prepareCtx); err != nil {
+		if err := a.prepareUntilReady(prepareCtx); err != nil {
 			prepareErr <- err
 		}
 	}()
@@ -148,24 +153,25 @@ func serve(app *fiber.App, addr, name string) error {
 	return nil
 }
 
-// prepare waits until Postgres is reachable and the schema is current (applying migrations when
-// MIGRATE_ON_START is set), then marks the service ready. It retries with backoff, so the
-// service becomes ready on its own once its dependencies come up. A database that cannot hold
-// the migration lock (a transaction-pooling PgBouncer) will not get better by waiting: that is
-// returned as a configuration error.
-func (a *App) prepare(ctx context.Context) error {
-	go a.Hasher.WarmUp()
+// prepareUntilReady calls Prepare until the service is ready, with backoff, so the service
+// becomes ready on its own once its dependencies come up. A configuration error (a database
+// that cannot hold the migration lock, as behind a transaction-pooling PgBouncer) will not get
+// better by waiting: that is returned.
+func (a *App) prepareUntilReady(ctx context.Context) error {
+	// Logs a warning now if Redis may evict keys (and on /readyz, should it change later).
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+		defer cancel()
+		a.eviction.warnings(ctx)
+	}()
 	backoff := 100 * time.Millisecond
 	for {
-		err := a.ensureSchema(ctx)
+		err := a.Prepare(ctx)
 		if err == nil {
-			a.schemaReady.Store(true)
-			a.logger.Info("schema ready")
-			a.StartMail()
 			return nil
 		}
-		if errors.Is(err, migrations.ErrNoSession) {
-			return fmt.Errorf("%w: %w", config.ErrInvalid, err)
+		if errors.Is(err, config.ErrInvalid) {
+			return err
 		}
 		a.logger.Warn("waiting for database schema", "err", err, "retry_in", backoff)
 		select {
@@ -177,11 +183,46 @@ func (a *App) prepare(ctx context.Context) error {
 	}
 }
 
+// Prepare makes the service ready, in one attempt: it checks that the schema is current
+// (applying migrations when MIGRATE_ON_START is set) and that the hasher's dummy hash is made,
+// then marks the service ready and starts the mail worker. Run calls it until it succeeds; a
+// caller that serves Public and Admin itself calls it once before. Once it has succeeded it
+// does nothing. An error wrapping config.ErrInvalid will not go away by retrying.
+func (a *App) Prepare(ctx context.Context) error {
+	a.prepareMu.Lock()
+	defer a.prepareMu.Unlock()
+	if a.schemaReady.Load() {
+		return nil
+	}
+	// The dummy hash (compared against for unknown emails) is made alongside the schema check,
+	// so the first such login does not pay for it, and readiness is not delayed by it.
+	warmed := make(chan struct{})
+	go func() {
+		defer close(warmed)
+		a.hasher.WarmUp()
+	}()
+	if err := a.ensureSchema(ctx); err != nil {
+		if errors.Is(err, migrations.ErrNoSession) {
+			return fmt.Errorf("%w: %w", config.ErrInvalid, err)
+		}
+		return err
+	}
+	select {
+	case <-warmed:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	a.schemaReady.Store(true)
+	a.logger.Info("schema ready")
+	a.mailer.Start()
+	return nil
+}
+
 func (a *App) ensureSchema(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if a.cfg.DB.MigrateOnStart {
-		db := a.DB
+		db := a.db
 		if a.cfg.DB.MigrateURL != "" {
 			// Two connections: the lock's session and the migrator's.
 			db = OpenDB(config.DB{URL: a.cfg.DB.MigrateURL, MaxConnections: 2, QueryTimeout: a.cfg.DB.QueryTimeout})
@@ -196,7 +237,7 @@ func (a *App) ensureSchema(ctx context.Context) error {
 		}
 		return nil
 	}
-	pending, err := migrations.Pending(ctx, a.DB)
+	pending, err := migrations.Pending(ctx, a.db)
 	if err != nil {
 		return err
 	}
@@ -205,9 +246,6 @@ func (a *App) ensureSchema(ctx context.Context) error {
 	}
 	return nil
 }
-
-// MarkReady skips prepare, for tests that migrate the database themselves.
-func (a *App) MarkReady() { a.schemaReady.Store(true) }
 
 // Shutdown turns readiness off, stops both listeners, lets in-flight requests finish (bounded
 // by SHUTDOWN_TIMEOUT), then closes Redis and Postgres.
@@ -222,6 +260,6 @@ func (a *App) Shutdown() error {
 // Close stops the mail worker (it needs Postgres), then closes the pools: Redis first, then
 // Postgres.
 func (a *App) Close() error {
-	a.Mail.Stop()
-	return errors.Join(a.Redis.Close(), a.DB.Close())
+	a.mailer.Stop()
+	return errors.Join(a.rdb.Close(), a.db.Close())
 }

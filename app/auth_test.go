@@ -88,7 +88,7 @@ func TestRegisterValidation(t *testing.T) {
 		})
 	}
 	t.Run("NothingCreated", func(t *testing.T) {
-		st, err := e.app.Users.Stats(t.Context())
+		st, err := e.users.Stats(t.Context())
 		if err != nil || st.Total != 0 {
 			t.Fatalf("after refused registrations: total = %d, err %v", st.Total, err)
 		}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/example/authapi/config"
-	"github.com/example/authapi/models"
 )
 
 func (cli CLI) serve(ctx context.Context, cfg config.Config) error {
@@ -21,14 +20,14 @@ func (cli CLI) serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	ReserveProcsForBcrypt(a.Hasher, os.Getenv("GOMAXPROCS") != "")
+	a.ReserveProcsForBcrypt(os.Getenv("GOMAXPROCS") != "")
 	if os.Getenv("GOGC") == "" {
 		// The live heap is a few MiB; at GOGC=100 a busy instance collected ~14 times a second
 		// (each cycle two stop-the-world pauses, which also wait for a low-priority bcrypt thread
 		// to be scheduled). 400 collects a quarter as often for ~15 MiB more heap under load.
 		debug.SetGCPercent(400)
 	}
-	logger.Info("bcrypt", "concurrency", a.Hasher.Concurrency(), "nice", a.Hasher.Nice(), "gomaxprocs", runtime.GOMAXPROCS(0))
+	logger.Info("bcrypt", "concurrency", a.hasher.Concurrency(), "nice", a.hasher.Nice(), "gomaxprocs", runtime.GOMAXPROCS(0))
 	return a.Run(ctx)
 }
 
@@ -46,12 +45,12 @@ func (cli CLI) serve(ctx context.Context, cfg config.Config) error {
 // It is process-wide, so serve (and a benchmark) call it, not New; an explicit GOMAXPROCS is
 // left as the operator set it, and with no hash running Go keeps its own default (which
 // follows the container's CPU limit).
-func ReserveProcsForBcrypt(hasher *models.Hasher, explicit bool) {
-	if explicit || hasher.Nice() == 0 {
+func (a *App) ReserveProcsForBcrypt(explicit bool) {
+	if explicit || a.hasher.Nice() == 0 {
 		return
 	}
-	r := &procReserve{slots: hasher.Concurrency()}
-	hasher.OnRun(r.hashing)
+	r := &procReserve{slots: a.hasher.Concurrency()}
+	a.hasher.OnRun(r.hashing)
 }
 
 // procReserve counts running low-priority hashes and resizes GOMAXPROCS on 0 ↔ 1.

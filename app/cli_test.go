@@ -58,39 +58,40 @@ func TestCLI(t *testing.T) {
 
 	// A user to administer, made through the store on the migrated database.
 	cfg := apptest.Config(t, dbURL, nil)
-	svc, err := app.New(cfg, app.NewLogger(cfg.Log, &bytes.Buffer{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	svc := apptest.OpenHandles(t, cfg)
 	email := randomEmail()
 	if err := svc.Users.Create(context.Background(), &models.User{Email: email, PasswordHash: "x", Status: models.StatusActive, Role: models.RoleUser}); err != nil {
 		t.Fatal(err)
 	}
 	// A live token of that user in the whitelist, to see suspension revoke it.
-	if err := svc.Tokens.Allow(context.Background(), mustUser(t, svc, email).ID.String(), "cli-test-jti-"+email, time.Now().Add(time.Hour)); err != nil {
+	userID := mustUser(t, svc.Users, email).ID.String()
+	epoch, err := svc.Tokens.Epoch(context.Background(), userID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Tokens.Allow(context.Background(), userID, "cli-test-jti-"+email, models.RoleUser, epoch, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 
 	t.Run("Promote", func(t *testing.T) {
 		code, out := runCLI(t, "users", "promote", strings.ToUpper(email), "--role", "admin")
-		if code != 0 || mustUser(t, svc, email).Role != models.RoleAdmin || !strings.Contains(out, "role=admin") {
+		if code != 0 || mustUser(t, svc.Users, email).Role != models.RoleAdmin || !strings.Contains(out, "role=admin") {
 			t.Fatalf("%d %s", code, out)
 		}
 	})
 	t.Run("SuspendRevokesTokens", func(t *testing.T) {
 		code, out := runCLI(t, "users", "suspend", email, "--reason", "abuse", "--until", "2099-01-01T00:00:00Z")
-		u := mustUser(t, svc, email)
+		u := mustUser(t, svc.Users, email)
 		if code != 0 || u.Status != models.StatusSuspended || *u.SuspensionReason != "abuse" || u.SuspendedUntil.Year() != 2099 {
 			t.Fatalf("%d %s %+v", code, out, u)
 		}
-		if live, _ := svc.Tokens.Exists(context.Background(), "cli-test-jti-"+email); live || !strings.Contains(out, "revoked 1") {
+		if live, _ := svc.Tokens.Check(context.Background(), userID, "cli-test-jti-"+email, models.RoleUser); live || !strings.Contains(out, "revoked every token (1 live token(s) deleted)") {
 			t.Fatalf("token still live after suspension: %s", out)
 		}
 	})
 	t.Run("Activate", func(t *testing.T) {
 		code, out := runCLI(t, "users", "activate", email)
-		if u := mustUser(t, svc, email); code != 0 || u.Status != models.StatusActive || u.SuspensionReason != nil {
+		if u := mustUser(t, svc.Users, email); code != 0 || u.Status != models.StatusActive || u.SuspensionReason != nil {
 			t.Fatalf("%d %s %+v", code, out, u)
 		}
 	})
@@ -121,6 +122,22 @@ func TestCLI(t *testing.T) {
 			t.Fatalf("%d %s", code, out)
 		}
 	})
+	// The contract's "Tokens": a published or plainly non-random secret stops the process with
+	// status 2 and a message that names the rule, never the value.
+	t.Run("ErrKnownSecret", func(t *testing.T) {
+		for value, reason := range map[string]string{
+			"change-me-to-at-least-32-random-bytes-0000": "a published example",
+			"change-me-openssl-rand-base64-48":           "a placeholder",
+			"secret-for-my-service-in-production-1":      "a placeholder",
+			strings.Repeat("a", 64):                      "plainly not random",
+		} {
+			t.Setenv("JWT_SECRET", value)
+			code, out := runCLI(t, "serve")
+			if code != app.ExitUsage || !strings.Contains(out, "JWT_SECRET: is "+reason) || strings.Contains(out, value) {
+				t.Fatalf("JWT_SECRET %q: exit %d, output %q; want 2 naming %q without the value", value, code, out, reason)
+			}
+		}
+	})
 	t.Run("ErrDatabaseUnreachable", func(t *testing.T) {
 		t.Setenv("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:1/x?sslmode=disable")
 		if code, out := runCLI(t, "users", "activate", email); code != app.ExitFailed {
@@ -129,9 +146,9 @@ func TestCLI(t *testing.T) {
 	})
 }
 
-func mustUser(t *testing.T, a *app.App, email string) *models.User {
+func mustUser(t *testing.T, users *models.BunUserStore, email string) *models.User {
 	t.Helper()
-	u, err := a.Users.ByEmail(context.Background(), email)
+	u, err := users.ByEmail(context.Background(), email)
 	if err != nil {
 		t.Fatal(err)
 	}

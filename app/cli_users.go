@@ -37,29 +37,21 @@ func (cli CLI) users(ctx context.Context, cfg config.Config, args []string) erro
 		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	defer rdb.Close()
-	store := models.NewBunUserStore(db, cfg.DB.QueryTimeout)
-	tokens := models.NewTokenStore(rdb, cfg.Redis.Timeout)
+	accounts := models.NewAccounts(models.NewBunUserStore(db, cfg.DB.QueryTimeout), models.NewTokenStore(rdb, cfg.Redis.Timeout))
 
-	var (
-		user   *models.User
-		revoke bool
-	)
+	var out models.Outcome
 	switch sub {
 	case "promote":
-		r, err := models.ParseRole(*role)
-		if err != nil {
+		r, parseErr := models.ParseRole(*role)
+		if parseErr != nil {
 			return usageError{"users promote: --role must be admin or user"}
 		}
-		if user, err = store.SetRole(ctx, email, r); err != nil {
-			return err
-		}
-		// Roles travel in tokens: a demoted admin's tokens must not keep admin rights.
-		revoke = r != models.RoleAdmin
+		out, err = accounts.SetRole(ctx, email, r)
 	case "suspend":
 		var untilTime *time.Time
 		if *until != "" {
-			t, err := time.Parse(time.RFC3339, *until)
-			if err != nil {
+			t, parseErr := time.Parse(time.RFC3339, *until)
+			if parseErr != nil {
 				return usageError{"users suspend: --until must be RFC 3339, e.g. 2027-01-31T00:00:00Z"}
 			}
 			untilTime = &t
@@ -68,24 +60,27 @@ func (cli CLI) users(ctx context.Context, cfg config.Config, args []string) erro
 		if *reason != "" {
 			reasonPtr = reason
 		}
-		if user, err = store.Suspend(ctx, email, reasonPtr, untilTime); err != nil {
-			return err
-		}
-		revoke = true
+		out, err = accounts.Suspend(ctx, email, reasonPtr, untilTime)
 	case "activate":
-		if user, err = store.Activate(ctx, email); err != nil {
-			return err
-		}
+		out, err = accounts.Activate(ctx, email)
 	default:
 		return usageError{fmt.Sprintf("unknown users command %q", sub)}
 	}
-	fmt.Fprintf(cli.Stdout, "%s: %s is now role=%s status=%s\n", sub, user.Email, user.Role, user.Status)
-	if revoke {
-		n, err := tokens.RevokeAll(ctx, user.ID.String())
-		if err != nil {
-			return fmt.Errorf("%s saved, but the user's tokens could not be revoked: %w", sub, err)
-		}
-		fmt.Fprintf(cli.Stdout, "revoked %d live token(s)\n", n)
+	return report(cli.Stdout, sub, out, err)
+}
+
+// report prints what a users command did; err is the command's (a saved change whose tokens
+// could not be revoked comes with its user and an error).
+func report(w io.Writer, sub string, out models.Outcome, err error) error {
+	if out.User == nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s: %s is now role=%s status=%s\n", sub, out.User.Email, out.User.Role, out.User.Status)
+	if err != nil {
+		return err
+	}
+	if out.Revoked {
+		fmt.Fprintf(w, "revoked every token (%d live token(s) deleted)\n", out.Deleted)
 	}
 	return nil
 }

@@ -74,7 +74,7 @@ func TestBodyLimit(t *testing.T) {
 	if msg := wantError(t, resp, http.StatusRequestEntityTooLarge, "payload_too_large"); !strings.HasPrefix(msg, "payload too large: ") {
 		t.Fatalf("error = %q", msg)
 	}
-	if st, _ := e.app.Users.Stats(t.Context()); st.Total != 0 {
+	if st, _ := e.users.Stats(t.Context()); st.Total != 0 {
 		t.Fatalf("an oversized request created a user")
 	}
 }
@@ -144,7 +144,7 @@ func TestConcurrentRegistrationsOfOneEmail(t *testing.T) {
 	if counts[http.StatusCreated] != 1 || counts[http.StatusConflict] != n-1 {
 		t.Fatalf("statuses %v, want one 201 and %d 409", counts, n-1)
 	}
-	if st, _ := e.app.Users.Stats(t.Context()); st.Total != 1 {
+	if st, _ := e.users.Stats(t.Context()); st.Total != 1 {
 		t.Fatalf("%d rows, want 1", st.Total)
 	}
 }

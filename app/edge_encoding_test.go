@@ -91,7 +91,7 @@ func TestContentEncodingRefused(t *testing.T) {
 			}
 		})
 	}
-	if st, _ := e.app.Users.Stats(t.Context()); st.Total != 0 {
+	if st, _ := e.users.Stats(t.Context()); st.Total != 0 {
 		t.Fatalf("a compressed body created %d users", st.Total)
 	}
 	t.Run("OKIdentity", func(t *testing.T) {

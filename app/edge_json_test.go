@@ -65,7 +65,7 @@ func TestStrictJSONBatch(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	admin := e.newAdmin()
-	before, _ := e.app.Users.Stats(context.Background())
+	before, _ := e.users.Stats(context.Background())
 	item := func() string { return `"email":"` + randomEmail() + `","password":"` + goodPassword + `"` }
 	for name, body := range map[string]string{
 		"DuplicateInItem":  `[{` + item() + `},{` + item() + `,"password":"x"}]`,
@@ -77,7 +77,7 @@ func TestStrictJSONBatch(t *testing.T) {
 	} {
 		resp := e.client.Do(apptest.Request{Method: http.MethodPost, Path: "/users/batch", Body: body, Token: admin, SkipRequestValidation: true})
 		wantError(t, resp, http.StatusBadRequest, "validation_error")
-		if after, _ := e.app.Users.Stats(context.Background()); after.Total != before.Total {
+		if after, _ := e.users.Stats(context.Background()); after.Total != before.Total {
 			t.Fatalf("%s: created users (%d -> %d)", name, before.Total, after.Total)
 		}
 	}
@@ -107,7 +107,7 @@ func TestHostileEmailsRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	admin := e.newAdmin()
-	before, _ := e.app.Users.Stats(context.Background())
+	before, _ := e.users.Stats(context.Background())
 	for name, email := range hostileEmails("user@example.com") {
 		body := map[string]string{"email": email, "password": goodPassword}
 		wantError(t, e.client.Post("/auth/register", body, ""), http.StatusBadRequest, "validation_error")
@@ -123,7 +123,7 @@ func TestHostileEmailsRefused(t *testing.T) {
 			t.Fatalf("%s: batch %d %s", name, resp.Status, resp.Body)
 		}
 	}
-	if after, _ := e.app.Users.Stats(context.Background()); after.Total != before.Total {
+	if after, _ := e.users.Stats(context.Background()); after.Total != before.Total {
 		t.Fatalf("hostile emails created %d users", after.Total-before.Total)
 	}
 }

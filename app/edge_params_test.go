@@ -81,7 +81,7 @@ func TestDataExceptionIsValidation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	yearZero := time.Date(0, 6, 1, 0, 0, 0, 0, time.UTC)
-	_, err := e.app.Users.ListAfter(context.Background(), &models.Cursor{CreatedAt: yearZero, ID: uuid.New()}, 10)
+	_, err := e.users.ListAfter(context.Background(), &models.Cursor{CreatedAt: yearZero, ID: uuid.New()}, 10)
 	if models.ErrorCode(err) != models.CodeValidation {
 		t.Fatalf("year 0 in a query: %v, want a validation error", err)
 	}
@@ -90,10 +90,10 @@ func TestDataExceptionIsValidation(t *testing.T) {
 	}
 	// NUL never reaches the SQL text, where Bun would drop it.
 	for _, email := range []string{"a\x00@example.com", "a\xff@example.com"} {
-		if _, err := e.app.Users.EmailExists(context.Background(), email); models.ErrorCode(err) != models.CodeValidation {
+		if _, err := e.users.EmailExists(context.Background(), email); models.ErrorCode(err) != models.CodeValidation {
 			t.Fatalf("EmailExists(%q): %v", email, err)
 		}
-		if _, err := e.app.Users.SetRole(context.Background(), email, models.RoleAdmin); models.ErrorCode(err) != models.CodeValidation {
+		if _, err := e.users.SetRole(context.Background(), email, models.RoleAdmin); models.ErrorCode(err) != models.CodeValidation {
 			t.Fatalf("SetRole(%q): %v", email, err)
 		}
 	}

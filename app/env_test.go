@@ -6,25 +6,39 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
 
 	"github.com/example/authapi/app"
 	"github.com/example/authapi/app/apptest"
 	"github.com/example/authapi/models"
 )
 
-// env is one test's service: an App over its own database, a client, and Redis.
+// env is one test's service: an App over its own database, clients of both its listeners, and
+// the test's own handles on the App's Postgres and Redis with the stores over them (from
+// apptest.Env), through which tests arrange and check state.
 type env struct {
 	t      *testing.T
 	app    *app.App
 	client *apptest.Client
 	admin  *apptest.Client
+	db     *bun.DB
 	rdb    redis.UniversalClient
+	users  *models.BunUserStore
+	tokens *models.TokenStore
 }
 
+// newEnv returns an env over a ready App on a fresh database.
 func newEnv(t *testing.T, overrides map[string]string) *env {
 	t.Helper()
-	a := apptest.MustNewApp(t, overrides, nil)
-	return &env{t: t, app: a, client: apptest.NewClient(t, a.Public()), admin: apptest.NewAdminClient(t, a.Admin()), rdb: apptest.MustOpenRedis(t)}
+	return envOf(t, apptest.MustNewApp(t, overrides, nil))
+}
+
+// envOf returns the env of s.
+func envOf(t *testing.T, s *apptest.Env) *env {
+	return &env{
+		t: t, app: s.App, client: apptest.NewClient(t, s.App.Public()), admin: apptest.NewAdminClient(t, s.App.Admin()),
+		db: s.DB, rdb: s.Redis, users: s.Users, tokens: s.Tokens,
+	}
 }
 
 const goodPassword = "correct-horse-9"
@@ -64,7 +78,7 @@ func (e *env) newAdmin() string {
 	e.t.Helper()
 	email := randomEmail()
 	e.register(email, goodPassword)
-	if _, err := e.app.Users.SetRole(context.Background(), email, models.RoleAdmin); err != nil {
+	if _, err := e.users.SetRole(context.Background(), email, models.RoleAdmin); err != nil {
 		e.t.Fatalf("promote: %v", err)
 	}
 	return e.login(email, goodPassword)

@@ -29,7 +29,7 @@ func TestExamplesWalkthrough(t *testing.T) {
 	e := newMailEnv(t, nil)
 	adminEmail := randomEmail()
 	e.register(adminEmail, goodPassword)
-	if _, err := e.app.Users.SetRole(context.Background(), adminEmail, models.RoleAdmin); err != nil {
+	if _, err := e.users.SetRole(context.Background(), adminEmail, models.RoleAdmin); err != nil {
 		t.Fatalf("promote: %v", err)
 	}
 	base := apptest.Serve(t, e.app.Public())

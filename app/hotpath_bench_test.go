@@ -28,7 +28,7 @@ const maxAuthMeAllocs = 115
 func authMeHandler(tb testing.TB) func() int {
 	tb.Helper()
 	a := apptest.MustNewApp(tb, map[string]string{"LOG_LEVEL": "info"}, nil)
-	c := apptest.NewClient(tb, a.Public())
+	c := apptest.NewClient(tb, a.App.Public())
 	email := randomEmail()
 	creds := map[string]string{"email": email, "password": goodPassword}
 	if resp := c.Post("/auth/register", creds, ""); resp.Status != http.StatusCreated {
@@ -37,7 +37,7 @@ func authMeHandler(tb testing.TB) func() int {
 	resp := c.Post("/auth/login", creds, "")
 	var login struct{ Token string }
 	resp.Decode(tb, &login)
-	h := a.Public().Handler()
+	h := a.App.Public().Handler()
 	auth := "Bearer " + login.Token
 	var ctx fasthttp.RequestCtx
 	return func() int {
@@ -93,15 +93,15 @@ func TestUserByIDReadsEveryColumn(t *testing.T) {
 			email := randomEmail()
 			e.register(email, goodPassword)
 			if suspend {
-				if _, err := e.app.Users.Suspend(ctx, email, &reason, &until); err != nil {
+				if _, err := e.users.Suspend(ctx, email, &reason, &until); err != nil {
 					t.Fatal(err)
 				}
 			}
-			want, err := e.app.Users.ByEmail(ctx, email)
+			want, err := e.users.ByEmail(ctx, email)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := e.app.Users.ByID(ctx, want.ID)
+			got, err := e.users.ByID(ctx, want.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +110,7 @@ func TestUserByIDReadsEveryColumn(t *testing.T) {
 			}
 		})
 	}
-	if _, err := e.app.Users.ByID(ctx, uuid.New()); models.ErrorCode(err) != models.CodeNotFound {
+	if _, err := e.users.ByID(ctx, uuid.New()); models.ErrorCode(err) != models.CodeNotFound {
 		t.Fatalf("unknown id: %v, want not found", err)
 	}
 }

@@ -67,19 +67,14 @@ func importEnv(t *testing.T) (*env, string) {
 	t.Setenv("DATABASE_URL", dbURL)
 	t.Setenv("REDIS_URL", apptest.RedisURL(t))
 	t.Setenv("JWT_SECRET", apptest.Secret)
-	cfg := apptest.Config(t, dbURL, nil)
-	a, err := app.New(cfg, app.NewLogger(cfg.Log, &bytes.Buffer{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.MarkReady()
-	t.Cleanup(func() { _ = a.Close() })
-	return &env{t: t, app: a, client: apptest.NewClient(t, a.Public()), admin: apptest.NewAdminClient(t, a.Admin()), rdb: apptest.MustOpenRedis(t)}, dbURL
+	s := apptest.NewEnv(t, apptest.Config(t, dbURL, nil), nil)
+	s.Prepare(t)
+	return envOf(t, s), dbURL
 }
 
 func wantStatsExact(t *testing.T, e *env, dbURL string, total int64) {
 	t.Helper()
-	st, err := e.app.Users.Stats(context.Background())
+	st, err := e.users.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +171,7 @@ func TestImportFromPostgres(t *testing.T) {
 
 	// Kept as they were: id, created_at, the hash; status mapped.
 	for _, r := range rows[:7] {
-		u, err := e.app.Users.ByID(ctx, r.id)
+		u, err := e.users.ByID(ctx, r.id)
 		if _, fails := wantFailed[r.name]; fails {
 			if err == nil {
 				t.Fatalf("%s imported", r.name)
@@ -273,7 +268,7 @@ func TestImportFile(t *testing.T) {
 	}
 	wantStatsExact(t, e, dbURL, 3)
 	e.login("one@example.com", pw)
-	if u, err := e.app.Users.ByEmail(context.Background(), "two@example.com"); err != nil || u.Status != models.StatusPendingVerification ||
+	if u, err := e.users.ByEmail(context.Background(), "two@example.com"); err != nil || u.Status != models.StatusPendingVerification ||
 		!u.CreatedAt.Equal(time.Date(2023, 5, 2, 6, 0, 0, 0, time.UTC)) {
 		t.Fatalf("two: %+v %v", u, err)
 	}

@@ -83,7 +83,7 @@ func TestLogin(t *testing.T) {
 	})
 
 	t.Run("OKPendingVerification", func(t *testing.T) {
-		u, err := e.app.Users.ByEmail(context.Background(), email)
+		u, err := e.users.ByEmail(context.Background(), email)
 		if err != nil || u.Status != models.StatusPendingVerification {
 			t.Fatalf("user %v, %v", u, err)
 		}
@@ -109,7 +109,7 @@ func TestLoginSuspended(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			email := randomEmail()
 			e.register(email, goodPassword)
-			if _, err := e.app.Users.Suspend(ctx, email, &reason, tc.until); err != nil {
+			if _, err := e.users.Suspend(ctx, email, &reason, tc.until); err != nil {
 				t.Fatal(err)
 			}
 			resp := e.client.Post("/auth/login", map[string]string{"email": email, "password": goodPassword}, "")

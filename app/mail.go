@@ -3,8 +3,8 @@ package app
 import (
 	"fmt"
 
+	"github.com/example/authapi/app/mail"
 	"github.com/example/authapi/config"
-	"github.com/example/authapi/mail"
 	"github.com/example/authapi/models"
 )
 
@@ -23,8 +23,8 @@ func (a *App) newMailWorker() (*mail.Worker, error) {
 	} else if sender, err = mail.NewSMTPSender(cfg.SMTPURL, cfg.From, nil); err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
-	outbox := models.NewOutbox(a.DB, a.cfg.DB.QueryTimeout)
-	return mail.NewWorker(outbox, a.Users, sender, templates, mail.Options{
+	outbox := models.NewOutbox(a.db, a.cfg.DB.QueryTimeout)
+	return mail.NewWorker(outbox, a.users, sender, templates, mail.Options{
 		PollInterval: cfg.PollInterval,
 		BatchSize:    cfg.BatchSize,
 		MaxAttempts:  cfg.MaxAttempts,
@@ -35,7 +35,3 @@ func (a *App) newMailWorker() (*mail.Worker, error) {
 		ResetTTL:     cfg.ResetTTL,
 	}, mail.NewMetrics(a.registry), a.logger), nil
 }
-
-// StartMail starts the mail delivery worker. Run starts it once the schema is ready; tests that
-// mark an App ready themselves call it.
-func (a *App) StartMail() { a.Mail.Start() }

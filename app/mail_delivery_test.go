@@ -10,13 +10,14 @@ import (
 
 	"github.com/example/authapi/app"
 	"github.com/example/authapi/app/apptest"
+	"github.com/example/authapi/models"
 )
 
 // outboxRow reads the outbox row of recipient.
 func (e *mailEnv) outboxRow(recipient string) (status string, attempts int, lastError string) {
 	e.t.Helper()
 	var le *string
-	err := e.app.DB.QueryRowContext(context.Background(),
+	err := e.db.QueryRowContext(context.Background(),
 		"SELECT status, attempts, last_error FROM mail_outbox WHERE recipient = ?", recipient).Scan(&status, &attempts, &le)
 	if err != nil {
 		e.t.Fatalf("outbox row of %s: %v", recipient, err)
@@ -145,9 +146,7 @@ func TestMailGivesUp(t *testing.T) {
 func TestMailDevDefaultLogsLink(t *testing.T) {
 	t.Parallel()
 	logs := &apptest.LogBuffer{}
-	a := apptest.MustNewApp(t, mailSettings("", nil), logs)
-	a.StartMail()
-	e := &env{t: t, app: a, client: apptest.NewClient(t, a.Public())}
+	e := envOf(t, apptest.MustNewApp(t, mailSettings("", nil), logs))
 	email := randomEmail()
 	e.register(email, goodPassword)
 	link := regexp.MustCompile(`https://app\.example\.com/verify-email#token=([A-Za-z0-9_-]{43})`)
@@ -173,29 +172,30 @@ func TestMailTwoReplicasSendOnce(t *testing.T) {
 	_, dbURL := apptest.MustOpenDB(t)
 	settings := mailSettings(server.URL(), map[string]string{"MAIL_BATCH_SIZE": "3", "LOG_LEVEL": "error"})
 	replicas := make([]*app.App, 2)
+	var queue *models.AccountStore
 	for i := range replicas {
-		cfg := apptest.Config(t, dbURL, settings)
-		a, err := app.New(cfg, app.NewLogger(cfg.Log, &apptest.LogBuffer{}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.MarkReady()
-		t.Cleanup(func() { _ = a.Close() })
-		replicas[i] = a
+		s := apptest.NewEnv(t, apptest.Config(t, dbURL, settings), nil)
+		replicas[i], queue = s.App, s.Accounts
 	}
-	// Queue the messages before either worker runs, then start both on the backlog at once.
+	// Queue the messages before either worker runs (an App's worker starts when it is
+	// prepared, and an App takes no registration before), with the store registration uses,
+	// then prepare both at once, so both workers start on the backlog together.
 	const n = 30
 	emails := make([]string, n)
-	c := apptest.NewClient(t, replicas[0].Public())
 	for i := range emails {
 		emails[i] = randomEmail()
-		if resp := c.Post("/auth/register", map[string]string{"email": emails[i], "password": goodPassword}, ""); resp.Status != http.StatusCreated {
-			t.Fatalf("register: %d %s", resp.Status, resp.Body)
-		}
+		u := &models.User{Email: emails[i], PasswordHash: "x", Status: models.StatusPendingVerification, Role: models.RoleUser}
+		apptest.Must(t, queue.CreatePending(t.Context(), u), "queue a verification message")
 	}
 	start := time.Now()
+	prepared := make(chan error, len(replicas))
 	for _, a := range replicas {
-		a.StartMail()
+		go func() { prepared <- a.Prepare(t.Context()) }()
+	}
+	for range replicas {
+		if err := <-prepared; err != nil {
+			t.Fatalf("prepare: %v", err)
+		}
 	}
 	for _, email := range emails {
 		server.WaitFor(email, 1, 20*time.Second)

@@ -40,9 +40,8 @@ func newMailEnv(t *testing.T, overrides map[string]string) *mailEnv {
 	t.Helper()
 	server := apptest.StartSMTP(t)
 	logs := &apptest.LogBuffer{}
-	a := apptest.MustNewApp(t, mailSettings(server.URL(), overrides), logs)
-	a.StartMail()
-	e := &env{t: t, app: a, client: apptest.NewClient(t, a.Public()), admin: apptest.NewAdminClient(t, a.Admin()), rdb: apptest.MustOpenRedis(t)}
+	// MustNewApp prepares the App as Run does, which starts its mail worker.
+	e := envOf(t, apptest.MustNewApp(t, mailSettings(server.URL(), overrides), logs))
 	return &mailEnv{env: e, smtp: server, logs: logs}
 }
 
@@ -62,7 +61,7 @@ func (e *mailEnv) settled() {
 	e.t.Helper()
 	waitFor(e.t, 10*time.Second, "outbox drained", func() bool {
 		var n int
-		err := e.app.DB.NewRaw("SELECT count(*) FROM mail_outbox WHERE status = 'pending'").Scan(context.Background(), &n)
+		err := e.db.NewRaw("SELECT count(*) FROM mail_outbox WHERE status = 'pending'").Scan(context.Background(), &n)
 		return err == nil && n == 0
 	})
 }

@@ -22,13 +22,13 @@ func TestHealthcheckCommand(t *testing.T) {
 		t.Setenv("ADMIN_PORT", port)
 	}
 	t.Run("OKReady", func(t *testing.T) {
-		point(t, apptest.MustNewApp(t, nil, nil))
+		point(t, apptest.MustNewApp(t, nil, nil).App)
 		if code, out := runCLI(t, "healthcheck"); code != app.ExitOK || !strings.Contains(out, "ready") {
 			t.Fatalf("healthcheck: %d %s", code, out)
 		}
 	})
 	t.Run("ErrNotReady", func(t *testing.T) {
-		point(t, apptest.MustNewApp(t, map[string]string{"REDIS_URL": "redis://" + deadAddr(t) + "/0"}, nil))
+		point(t, apptest.MustNewApp(t, map[string]string{"REDIS_URL": "redis://" + deadAddr(t) + "/0"}, nil).App)
 		if code, out := runCLI(t, "healthcheck"); code != app.ExitFailed || !strings.Contains(out, "503") || !strings.Contains(out, `"redis":false`) {
 			t.Fatalf("healthcheck with Redis down: %d %s", code, out)
 		}

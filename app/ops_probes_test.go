@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"testing"
@@ -43,7 +44,14 @@ func deadAddr(t *testing.T) string {
 // Postgres or Redis stuck on a full disk or a lost lock would.
 func hungAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return hangOn(t, "127.0.0.1:0")
+}
+
+// hangOn listens on addr, accepting connections and never answering, until the test ends; it
+// returns the address.
+func hangOn(t *testing.T, addr string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,29 +97,54 @@ func probe(t *testing.T, c *apptest.Client, path string) apptest.Response {
 	}
 }
 
+// gatedDatabase returns the URL of a fresh database reached through an open Gate, which the
+// test closes to take Postgres away from a service that became ready on it.
+func gatedDatabase(t *testing.T) (string, *apptest.Gate) {
+	t.Helper()
+	u, err := url.Parse(apptest.MustCreateDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := apptest.NewGate(t, u.Host)
+	g.Open()
+	u.Host = "127.0.0.1:" + strconv.Itoa(g.Port)
+	return u.String(), g
+}
+
 func TestProbesDuringDependencyOutage(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name            string
-		overrides       func(t *testing.T) map[string]string
+		name string
+		// setup returns the settings of a service that can become ready (Prepare needs
+		// Postgres, not Redis), and the outage to cause once it is (nil: none needed).
+		setup           func(t *testing.T) (map[string]string, func())
 		postgres, redis bool
 	}{
-		{"RedisRefused", func(t *testing.T) map[string]string {
-			return map[string]string{"REDIS_URL": "redis://" + deadAddr(t) + "/0"}
+		{"RedisRefused", func(t *testing.T) (map[string]string, func()) {
+			return map[string]string{"REDIS_URL": "redis://" + deadAddr(t) + "/0"}, nil
 		}, true, false},
-		{"RedisHung", func(t *testing.T) map[string]string {
-			return map[string]string{"REDIS_URL": "redis://" + hungAddr(t) + "/0", "REDIS_TIMEOUT": "30s"}
+		{"RedisHung", func(t *testing.T) (map[string]string, func()) {
+			return map[string]string{"REDIS_URL": "redis://" + hungAddr(t) + "/0", "REDIS_TIMEOUT": "30s"}, nil
 		}, true, false},
-		{"PostgresRefused", func(t *testing.T) map[string]string {
-			return map[string]string{"DATABASE_URL": "postgres://postgres:postgres@" + deadAddr(t) + "/x?sslmode=disable"}
+		{"PostgresRefused", func(t *testing.T) (map[string]string, func()) {
+			dbURL, gate := gatedDatabase(t)
+			return map[string]string{"DATABASE_URL": dbURL}, gate.Close
 		}, false, true},
-		{"PostgresHung", func(t *testing.T) map[string]string {
-			return map[string]string{"DATABASE_URL": "postgres://postgres:postgres@" + hungAddr(t) + "/x?sslmode=disable", "DB_TIMEOUT": "30s"}
+		{"PostgresHung", func(t *testing.T) (map[string]string, func()) {
+			dbURL, gate := gatedDatabase(t)
+			return map[string]string{"DATABASE_URL": dbURL, "DB_TIMEOUT": "30s"}, func() {
+				gate.Close() // its pooled connections break; new ones reach a Postgres that never answers
+				hangOn(t, "127.0.0.1:"+strconv.Itoa(gate.Port))
+			}
 		}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, tc.overrides(t))
+			settings, outage := tc.setup(t)
+			e := newEnv(t, settings)
+			if outage != nil {
+				outage()
+			}
 			// Liveness touches no dependency: an outage must not restart the pods.
 			if r := probe(t, e.admin, "/livez"); r.Status != http.StatusOK || r.JSON(t)["status"] != "ok" {
 				t.Fatalf("/livez: %d %s", r.Status, r.Body)
@@ -136,7 +169,7 @@ func TestProbesDuringDependencyOutage(t *testing.T) {
 
 func TestProbesDuringShutdown(t *testing.T) {
 	t.Parallel()
-	a := apptest.MustNewApp(t, map[string]string{"SHUTDOWN_TIMEOUT": "20s"}, nil)
+	a := apptest.MustNewApp(t, map[string]string{"SHUTDOWN_TIMEOUT": "20s"}, nil).App
 	publicAddr, adminAddr := serveOn(t, a.Public()), serveOn(t, a.Admin())
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + adminAddr + path)

@@ -59,7 +59,7 @@ func (a *App) newFiber(instrument bool) *fiber.App {
 		f.Use(middleware.RequestID())
 	}
 	if instrument && !off["metrics"] {
-		f.Use(a.Metrics.Instrument())
+		f.Use(a.metrics.Instrument())
 	}
 	if !off["accesslog"] {
 		f.Use(middleware.AccessLog(a.logger, middleware.ClientIP(a.cfg.HTTP.TrustedProxies)))
@@ -109,66 +109,67 @@ func (a *App) newPublicApp() *fiber.App {
 		})
 	}
 
-	jwtOpts := middleware.JWTOptions{
-		Secret: a.cfg.JWT.Secret,
-		Issuer: a.cfg.JWT.Issuer,
-		Expiry: a.cfg.JWT.Expiry(),
-		Leeway: a.cfg.JWT.Leeway,
+	// Each protected route lists this chain where it is registered (routes/auth.go, account.go, users.go).
+	auth := routes.Authn{
+		JWT: middleware.JWT(middleware.JWTOptions{
+			Secret: a.cfg.JWT.Secret, Issuer: a.cfg.JWT.Issuer, Leeway: a.cfg.JWT.Leeway,
+		}, a.metrics.TokenRejected),
+		Whitelist: middleware.Whitelist(a.tokens, a.metrics.TokenRejected),
 	}
-	// Protected routes: JWT (signature and claims), then the Redis whitelist, then the handler.
-	protect := middleware.JWT(jwtOpts, a.Metrics.TokenRejected, middleware.Whitelist(a.Tokens, a.Metrics.TokenRejected))
 
 	limits := a.cfg.Login
-	limiter := models.NewLoginLimiter(a.Redis, models.LoginLimits{
+	limiter := models.NewLoginLimiter(a.rdb, models.LoginLimits{
 		AccountAddr: models.LimitRule{Max: limits.AccountAddrMax, Window: limits.AccountAddrWindow},
 		Account:     models.LimitRule{Max: limits.AccountMax, Window: limits.AccountWindow},
 		Addr:        models.LimitRule{Max: limits.AddrMax, Window: limits.AddrWindow},
 	}, a.cfg.Redis.Timeout)
 	routes.RegisterAuth(f, &routes.Auth{
-		Users:   a.Users,
-		Tokens:  a.Tokens,
-		Hasher:  a.Hasher,
+		Users:   a.users,
+		Tokens:  a.tokens,
+		Hasher:  a.hasher,
 		Limiter: limiter,
-		Issuer:  middleware.NewIssuer(jwtOpts, time.Now),
-		Expiry:  a.cfg.JWT.Expiry(),
-		Events:  a.Metrics.AuthEvent,
+		Issuer: models.NewIssuer(models.IssuerOptions{
+			Secret: a.cfg.JWT.Secret, Issuer: a.cfg.JWT.Issuer, Expiry: a.cfg.JWT.Expiry(),
+		}, time.Now),
+		Events: a.metrics.AuthEvent,
 		// Not c.IP(): Fiber takes the left-most X-Forwarded-For entry, which the client writes.
 		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
-		Accounts:   a.Accounts,
-		MailQueued: a.Mail.Notify,
+		Accounts:   a.accounts,
+		MailQueued: a.mailer.Notify,
 
-		Registrations: models.NewRegisterLimiter(a.Redis,
+		Registrations: models.NewRegisterLimiter(a.rdb,
 			models.LimitRule{Max: a.cfg.Register.MaxPerAddr, Window: a.cfg.Register.Window}, a.cfg.Redis.Timeout),
-	}, protect)
+	}, auth)
 	mailLimits := a.cfg.Mail
 	routes.RegisterAccount(f, &routes.Account{
-		Users:    a.Users,
-		Accounts: a.Accounts,
-		Tokens:   a.Tokens,
-		Hasher:   a.Hasher,
+		Users:    a.users,
+		Accounts: a.accounts,
+		Tokens:   a.tokens,
+		Hasher:   a.hasher,
 		Limiter:  limiter,
-		Requests: models.NewMailRequestLimiter(a.Redis, models.MailRequestLimits{
+		Requests: models.NewMailRequestLimiter(a.rdb, models.MailRequestLimits{
 			PerEmail: mailLimits.RequestMaxPerEmail, PerAddr: mailLimits.RequestMaxPerAddr, Window: mailLimits.RequestWindow,
 		}, a.cfg.Redis.Timeout),
-		MailQueued: a.Mail.Notify,
-		Events:     a.Metrics.AuthEvent,
+		MailQueued: a.mailer.Notify,
+		Events:     a.metrics.AuthEvent,
 		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
-	}, protect)
+	}, auth)
 	routes.RegisterUsers(f, &routes.Users{
-		Store:         a.Users,
-		Hasher:        a.Hasher,
+		Store:         a.users,
+		Hasher:        a.hasher,
 		MaxPageSize:   a.cfg.Limits.MaxPageSize,
 		BatchLimit:    a.cfg.Limits.BatchLimit,
 		BatchMaxItems: a.cfg.Limits.BatchMaxItems,
-	}, protect)
+	}, auth)
 	return f
 }
 
 func (a *App) health() *routes.Health {
 	return &routes.Health{
-		PingPostgres: a.Users.Ping,
-		PingRedis:    redisPing(a.Redis, a.cfg.Redis.Timeout),
+		PingPostgres: a.users.Ping,
+		PingRedis:    redisPing(a.rdb, a.cfg.Redis.Timeout),
 		Timeout:      healthTimeout,
 		Ready:        a.ready,
+		Warnings:     a.eviction.warnings,
 	}
 }

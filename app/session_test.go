@@ -44,7 +44,7 @@ func TestMe(t *testing.T) {
 	})
 	t.Run("ErrUserDeleted", func(t *testing.T) {
 		email, token := e.newUser()
-		if _, err := e.app.DB.NewDelete().TableExpr("users").Where("email = ?", email).Exec(context.Background()); err != nil {
+		if _, err := e.db.NewDelete().TableExpr("users").Where("email = ?", email).Exec(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		wantError(t, e.client.Get("/auth/me", token), http.StatusUnauthorized, "unauthorized")

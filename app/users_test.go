@@ -139,12 +139,12 @@ func TestUserStats(t *testing.T) {
 		e.register(email, goodPassword)
 		emails = append(emails, email)
 	}
-	if _, err := e.app.Users.Activate(ctx, emails[0]); err != nil {
+	if _, err := e.users.Activate(ctx, emails[0]); err != nil {
 		t.Fatal(err)
 	}
 	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 	reason := "spam"
-	if _, err := e.app.Users.Suspend(ctx, emails[1], &reason, &until); err != nil {
+	if _, err := e.users.Suspend(ctx, emails[1], &reason, &until); err != nil {
 		t.Fatal(err)
 	}
 	resp := e.client.Get("/users/stats", admin)
@@ -172,10 +172,10 @@ func TestUserStats(t *testing.T) {
 		}
 	}
 	// The counters follow deletes too.
-	if _, err := e.app.DB.NewDelete().TableExpr("users").Where("email = ?", emails[2]).Exec(ctx); err != nil {
+	if _, err := e.db.NewDelete().TableExpr("users").Where("email = ?", emails[2]).Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := e.app.Users.Stats(ctx); got.Total != 4 || got.Pending != 2 {
+	if got, _ := e.users.Stats(ctx); got.Total != 4 || got.Pending != 2 {
 		t.Fatalf("after delete: %+v", got)
 	}
 }
@@ -238,7 +238,7 @@ func TestBatch(t *testing.T) {
 		if !strings.HasPrefix(strings.Join(got, "|"), wantFailed) {
 			t.Fatalf("failed %q, want prefix %q", got, wantFailed)
 		}
-		if u, err := e.app.Users.ByEmail(context.Background(), fresh); err != nil || u.Status != models.StatusActive {
+		if u, err := e.users.ByEmail(context.Background(), fresh); err != nil || u.Status != models.StatusActive {
 			t.Fatalf("created user in database: %v %v", u, err)
 		}
 	})
@@ -249,7 +249,7 @@ func TestBatch(t *testing.T) {
 		}
 	})
 	t.Run("ErrWholeRequest", func(t *testing.T) {
-		before, _ := e.app.Users.Stats(context.Background())
+		before, _ := e.users.Stats(context.Background())
 		seven := make([]any, 7)
 		for i := range seven {
 			seven[i] = map[string]string{"email": randomEmail(), "password": goodPassword}
@@ -262,7 +262,7 @@ func TestBatch(t *testing.T) {
 			"Malformed":  "[{",
 		} {
 			wantError(t, e.client.Post("/users/batch", body, admin), http.StatusBadRequest, "validation_error")
-			if after, _ := e.app.Users.Stats(context.Background()); after.Total != before.Total {
+			if after, _ := e.users.Stats(context.Background()); after.Total != before.Total {
 				t.Fatalf("%s: created users (%d -> %d)", name, before.Total, after.Total)
 			}
 		}
@@ -335,7 +335,7 @@ func TestConcurrentOverlappingBatches(t *testing.T) {
 			t.Fatalf("%s created %d times, want exactly once", email, createdShared[email])
 		}
 	}
-	if st, _ := e.app.Users.Stats(context.Background()); st.Total != int64(1+batches+len(shared)) {
+	if st, _ := e.users.Stats(context.Background()); st.Total != int64(1+batches+len(shared)) {
 		t.Fatalf("total %d, want %d", st.Total, 1+batches+len(shared))
 	}
 }

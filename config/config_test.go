@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,7 +10,8 @@ import (
 	"time"
 )
 
-const secret = "0123456789abcdef0123456789abcdef"
+// secret is a fresh random JWT_SECRET: any value written here would be a published one.
+var secret = rand.Text() + rand.Text()
 
 func TestFromValuesDefaults(t *testing.T) {
 	cfg, err := FromValues(map[string]string{"JWT_SECRET": secret})

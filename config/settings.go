@@ -40,9 +40,12 @@ var Settings = []Setting{
 		c.Admin.EnablePprof, err = parseBool(raw)
 		return err
 	}},
-	{"JWT_SECRET", "", "HS256 signing secret, at least 32 bytes (required)", func(c *Config, raw string) error {
-		if len(raw) < 32 {
-			return fmt.Errorf("must be at least 32 bytes (got %d)", len(raw))
+	{"JWT_SECRET", "", "HS256 signing secret, at least 32 random bytes (required)", func(c *Config, raw string) error {
+		if raw == "" {
+			return fmt.Errorf("is required; %s", howToGenerate)
+		}
+		if err := checkSecret(raw); err != nil {
+			return err
 		}
 		c.JWT.Secret = []byte(raw)
 		return nil

@@ -23,13 +23,12 @@ import (
 var benchOpts = middleware.JWTOptions{
 	Secret: []byte("bench-only-secret-0123456789abcdef-0123"),
 	Issuer: "auth-api",
-	Expiry: time.Hour,
 	Leeway: 5 * time.Second,
 }
 
 func benchToken(b *testing.B) string {
 	b.Helper()
-	tok, _, err := middleware.NewIssuer(benchOpts, time.Now).Issue(uuid.New(), models.RoleUser)
+	tok, _, err := models.NewIssuer(models.IssuerOptions{Secret: benchOpts.Secret, Issuer: benchOpts.Issuer, Expiry: time.Hour}, time.Now).Issue(uuid.New(), models.RoleUser)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,7 +57,7 @@ func serve(b *testing.B, h fasthttp.RequestHandler, token string, want int) {
 // BenchmarkTokenCheck is the JWT middleware alone: parse, HS256, claims, Principal.
 func BenchmarkTokenCheck(b *testing.B) {
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Get("/auth/me", middleware.JWT(benchOpts, nil, func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusOK) }))
+	app.Get("/auth/me", middleware.JWT(benchOpts, nil), func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusOK) })
 	serve(b, app.Handler(), benchToken(b), fiber.StatusOK)
 }
 
@@ -72,9 +71,9 @@ func BenchmarkChain(b *testing.B) {
 	app.Use(middleware.RequestID(), metrics.Instrument(), middleware.AccessLog(logger, middleware.ClientIP(nil)),
 		middleware.HandleErrors(func(c *fiber.Ctx, err error) error { return c.SendStatus(fiber.StatusInternalServerError) }),
 		middleware.SecureHeaders())
-	app.Get("/auth/me", middleware.JWT(benchOpts, metrics.TokenRejected, func(c *fiber.Ctx) error {
+	app.Get("/auth/me", middleware.JWT(benchOpts, metrics.TokenRejected), func(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"id": middleware.PrincipalOf(c).UserID.String(), "role": "user"})
-	}))
+	})
 	serve(b, app.Handler(), benchToken(b), fiber.StatusOK)
 }
 

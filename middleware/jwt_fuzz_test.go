@@ -43,8 +43,9 @@ func strictlyValid(header string) bool {
 // no panic; every answer is 200 or 401 (never a 500); a 200 only for a token that the strict
 // independent check above accepts.
 func FuzzTokenCheck(f *testing.F) {
-	opts := middleware.JWTOptions{Secret: []byte(fuzzSecret), Issuer: "auth-api", Expiry: time.Hour, Leeway: 5 * time.Second}
-	valid, _, err := middleware.NewIssuer(opts, time.Now).Issue(uuid.New(), models.RoleUser)
+	opts := middleware.JWTOptions{Secret: []byte(fuzzSecret), Issuer: "auth-api", Leeway: 5 * time.Second}
+	issuer := models.NewIssuer(models.IssuerOptions{Secret: opts.Secret, Issuer: opts.Issuer, Expiry: time.Hour}, time.Now)
+	valid, _, err := issuer.Issue(uuid.New(), models.RoleUser)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -59,12 +60,12 @@ func FuzzTokenCheck(f *testing.F) {
 		}
 		return c.SendStatus(fiber.StatusInternalServerError)
 	}})
-	app.Get("/me", middleware.JWT(opts, nil, func(c *fiber.Ctx) error {
+	app.Get("/me", middleware.JWT(opts, nil), func(c *fiber.Ctx) error {
 		if middleware.PrincipalOf(c) == nil {
 			return errors.New("no principal after a successful check")
 		}
 		return c.SendStatus(fiber.StatusOK)
-	}))
+	})
 	handler := app.Handler()
 
 	f.Fuzz(func(t *testing.T, authorization string) {

@@ -24,6 +24,12 @@ type LoginLimits struct {
 
 // LoginLimiter counts failed logins in Redis (fixed windows that start at the first failure),
 // so the limits hold across every instance. Keys carry a hash of the email, not the email.
+//
+// The account counter is the one an attacker can use against a user: enough failures from
+// anywhere lock the account for everyone. So an address that logged in successfully for this
+// account in the last KnownClientTTL (a known client) is exempt from the account counter; it
+// still counts there, and stays under the account+address and address counters, so a stolen
+// device or a shared address gains no more than 10 guesses per 15 minutes.
 type LoginLimiter struct {
 	rdb     redis.UniversalClient
 	limits  LoginLimits
@@ -35,10 +41,17 @@ func NewLoginLimiter(rdb redis.UniversalClient, limits LoginLimits, timeout time
 	return &LoginLimiter{rdb: rdb, limits: limits, timeout: timeout}
 }
 
+// KnownClientTTL is how long a successful login keeps its address exempt from the account
+// counter of that account.
+const KnownClientTTL = 30 * 24 * time.Hour
+
 type limitKey struct {
 	key  string
 	rule LimitRule
 }
+
+// accountRule is the index of the account counter in keys.
+const accountRule = 1
 
 func (l *LoginLimiter) keys(email, addr string) [3]limitKey {
 	sum := sha256.Sum256([]byte(email))
@@ -50,14 +63,21 @@ func (l *LoginLimiter) keys(email, addr string) [3]limitKey {
 	}
 }
 
+// knownKey marks addr as a known client of the account; it holds a hash of both, not them.
+func knownKey(email, addr string) string {
+	sum := sha256.Sum256([]byte(email + "\x00" + addr))
+	return "login_known:" + hex.EncodeToString(sum[:16])
+}
+
 // decrIfExists takes back one counted failure without ever creating a key (a key recreated by
 // DECR would have no TTL and never expire). One key per call, so it runs on Redis Cluster too.
 var decrIfExists = redis.NewScript(`if redis.call("EXISTS", KEYS[1]) == 1 then return redis.call("DECR", KEYS[1]) end return 0`)
 
 // Reservation is one login attempt counted, up front, as a failure on every counter.
 type Reservation struct {
-	l    *LoginLimiter
-	keys [3]limitKey
+	l     *LoginLimiter
+	keys  [3]limitKey
+	known string
 }
 
 // Reserve counts this attempt as a failure before any password is checked, and refuses it with
@@ -69,15 +89,17 @@ type Reservation struct {
 func (l *LoginLimiter) Reserve(ctx context.Context, email, addr string) (*Reservation, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	r := &Reservation{l: l, keys: l.keys(email, addr)}
+	r := &Reservation{l: l, keys: l.keys(email, addr), known: knownKey(email, addr)}
 	counts := make([]*redis.IntCmd, len(r.keys))
 	ttls := make([]*redis.DurationCmd, len(r.keys))
+	var known *redis.IntCmd
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range r.keys {
 			counts[i] = p.Incr(ctx, k.key)
 			p.ExpireNX(ctx, k.key, k.rule.Window)
 			ttls[i] = p.PTTL(ctx, k.key)
 		}
+		known = p.Exists(ctx, r.known)
 		return nil
 	})
 	if err != nil {
@@ -86,7 +108,7 @@ func (l *LoginLimiter) Reserve(ctx context.Context, email, addr string) (*Reserv
 	}
 	var wait time.Duration
 	for i, k := range r.keys {
-		if counts[i].Val() <= int64(k.rule.Max) {
+		if counts[i].Val() <= int64(k.rule.Max) || (i == accountRule && known.Val() == 1) {
 			continue
 		}
 		if ttl := ttls[i].Val(); ttl > wait {
@@ -133,7 +155,8 @@ func (r *Reservation) Cancel(ctx context.Context) error {
 }
 
 // Succeed takes back the counted failure and clears the account-and-address counter, after a
-// successful login. The account and address counters keep the failures before it.
+// successful login, and marks the address as a known client of the account for
+// KnownClientTTL. The account and address counters keep the failures before it.
 func (r *Reservation) Succeed(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.l.timeout)
 	defer cancel()
@@ -148,6 +171,9 @@ func (r *Reservation) release(ctx context.Context, clearAccountAddr bool) error 
 				continue
 			}
 			decrIfExists.Eval(ctx, p, []string{k.key})
+		}
+		if clearAccountAddr {
+			p.Set(ctx, r.known, 1, KnownClientTTL)
 		}
 		return nil
 	})

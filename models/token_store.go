@@ -2,6 +2,8 @@ package models
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"time"
@@ -9,65 +11,115 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// TokenStore is the Redis whitelist of live tokens. A token is usable while jwt:{jti} exists;
-// the key's TTL is the token's remaining life, so Redis forgets tokens on its own.
-//
-// For logout-all, each user also has a sorted set user_tokens:{user id} of its jtis scored by
-// expiry. Checking a token stays one EXISTS; only login and logout-all touch the set.
+// TokenStore is the Redis whitelist of live tokens and the per-user revocation epoch (the
+// design, and why it wins every race with a revocation, is in doc.go). Every call gets at most
+// timeout (the client must have ContextTimeoutEnabled, or go-redis ignores context deadlines).
 type TokenStore struct {
 	rdb     redis.UniversalClient
 	timeout time.Duration
 }
 
-// NewTokenStore returns a TokenStore over rdb whose calls each get at most timeout (rdb must
-// have ContextTimeoutEnabled, or go-redis ignores context deadlines).
+// NewTokenStore returns a TokenStore over rdb whose calls each get at most timeout.
 func NewTokenStore(rdb redis.UniversalClient, timeout time.Duration) *TokenStore {
 	return &TokenStore{rdb: rdb, timeout: timeout}
 }
 
+// The keys of one user share the hash tag {<user id>}, so they sit in one Cluster slot; jwt:<jti>
+// keeps the contract's name and lives wherever its jti hashes.
 func tokenKey(jti string) string         { return "jwt:" + jti }
-func userTokensKey(userID string) string { return "user_tokens:" + userID }
+func userTokensKey(userID string) string { return "user_tokens:{" + userID + "}" }
+func epochKey(userID string) string      { return "token_epoch:{" + userID + "}" }
 
-// Allow whitelists jti for userID until expiresAt. The user index is written first, so that no
-// token can be live without logout-all being able to find it; a failure of either write is an
-// error, and the caller must then not hand the token out.
-func (s *TokenStore) Allow(ctx context.Context, userID, jti string, expiresAt time.Time) error {
+// binding is the value of jwt:<jti>: the epoch the token is bound to and the role it was issued
+// with. A token whose role claim differs is refused, so that even someone who knows the
+// signing secret cannot raise a whitelisted token's role, or use its jti for another user
+// (whose epoch differs).
+func binding(epoch string, role Role) string { return epoch + " " + string(role) }
+
+// Epoch returns the user's current revocation epoch, creating one (random, never reused) when
+// the user has none, with a TTL of at least ttl. Login calls it before it reads the user row
+// that decides the token's status and role, and stores the answer with the token (Allow).
+func (s *TokenStore) Epoch(ctx context.Context, userID string, ttl time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	fresh, err := newEpoch()
+	if err != nil {
+		return "", &Error{Code: CodeInternal, Message: "internal error", Err: err}
+	}
+	// SET NX GET (Redis >= 7.0): the existing value, or nil when ours was just written.
+	old, err := s.rdb.SetArgs(ctx, epochKey(userID), fresh, redis.SetArgs{Mode: "NX", Get: true, TTL: ttl}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return fresh, nil
+	case err != nil:
+		return "", Unavailable("redis", err)
+	}
+	return old, nil
+}
+
+func newEpoch() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// Allow whitelists jti for userID with role until expiresAt, bound to epoch (from Epoch). In one pipeline
+// (split by slot on a Cluster, single-key commands only): the whitelist key, the user's index
+// for logout-all, and the TTLs of the index and the epoch, which must outlive every token that
+// carries them. Any failure is an error, and the caller must then not hand the token out; a
+// key written before the failure whitelists a token nobody holds.
+func (s *TokenStore) Allow(ctx context.Context, userID, jti string, role Role, epoch string, expiresAt time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	ttl := time.Until(expiresAt)
 	if ttl <= 0 {
 		return errors.New("token already expired")
 	}
-	index := userTokensKey(userID)
-	now := float64(time.Now().Unix())
+	index, epochK := userTokensKey(userID), epochKey(userID)
+	now := strconv.FormatInt(time.Now().Unix(), 10)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZAdd(ctx, index, redis.Z{Score: float64(expiresAt.Unix()), Member: jti})
 		// Drop jtis whose tokens have expired, so the index stays as small as the live set.
-		p.ZRemRangeByScore(ctx, index, "-inf", strconv.FormatFloat(now, 'f', 0, 64))
-		// The index lives as long as its longest-lived token: NX sets the TTL of a new key,
-		// GT only ever extends an existing one.
-		p.ExpireNX(ctx, index, ttl)
-		p.ExpireGT(ctx, index, ttl)
+		p.ZRemRangeByScore(ctx, index, "-inf", now)
+		// NX sets the TTL of a key that has none, GT only ever extends one. On the epoch key
+		// they do nothing if a revocation deleted it meanwhile: the token is refused anyway.
+		for _, k := range []string{index, epochK} {
+			p.ExpireNX(ctx, k, ttl)
+			p.ExpireGT(ctx, k, ttl)
+		}
+		p.Set(ctx, tokenKey(jti), binding(epoch, role), ttl)
 		return nil
 	})
 	if err != nil {
 		return Unavailable("redis", err)
 	}
-	if err := s.rdb.Set(ctx, tokenKey(jti), userID, ttl).Err(); err != nil {
-		return Unavailable("redis", err)
-	}
 	return nil
 }
 
-// Exists reports whether jti is still whitelisted.
-func (s *TokenStore) Exists(ctx context.Context, jti string) (bool, error) {
+// Check reports whether the token jti of userID with role is live: whitelisted with that role,
+// and bound to the user's current epoch. Both keys are read in one pipeline (one round trip; two nodes at once on a
+// Cluster). A user with no epoch has no live token: the key is deleted by every revocation,
+// and a key lost to eviction or a failover must not bring revoked tokens back.
+func (s *TokenStore) Check(ctx context.Context, userID, jti string, role Role) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	n, err := s.rdb.Exists(ctx, tokenKey(jti)).Result()
-	if err != nil {
+	var bound, current *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		bound = p.Get(ctx, tokenKey(jti))
+		current = p.Get(ctx, epochKey(userID))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return false, Unavailable("redis", err)
 	}
-	return n == 1, nil
+	for _, cmd := range []*redis.StringCmd{bound, current} {
+		if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return false, Unavailable("redis", err)
+		}
+	}
+	return bound.Err() == nil && current.Err() == nil && bound.Val() == binding(current.Val(), role), nil
 }
 
 // Revoke removes jti from the whitelist.
@@ -85,20 +137,39 @@ func (s *TokenStore) Revoke(ctx context.Context, userID, jti string) error {
 	return nil
 }
 
-// RevokeAll removes every whitelisted token of userID and returns how many it removed.
+// RevokeAll refuses every token of userID from now on, those being issued included, and
+// returns how many whitelist keys it deleted. Deleting the epoch is the revocation; it is done
+// first and alone, so that when it returns nil every token is dead whatever happens next. The
+// whitelist keys the index lists are then deleted for tidiness, best effort: a failure there
+// is not reported, since the tokens are refused already.
 func (s *TokenStore) RevokeAll(ctx context.Context, userID string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	index := userTokensKey(userID)
-	jtis, err := s.rdb.ZRange(ctx, index, 0, -1).Result()
-	if err != nil {
+	if err := s.rdb.Del(ctx, epochKey(userID)).Err(); err != nil {
 		return 0, Unavailable("redis", err)
 	}
+	return s.tidy(ctx, userID, ""), nil
+}
+
+// tidy deletes the whitelist keys the user's index lists, but keep's, best effort, and returns
+// how many it deleted.
+func (s *TokenStore) tidy(ctx context.Context, userID, keep string) int {
+	index := userTokensKey(userID)
+	listed, err := s.rdb.ZRange(ctx, index, 0, -1).Result()
+	if err != nil {
+		return 0
+	}
+	jtis := listed[:0]
+	for _, jti := range listed {
+		if jti != keep {
+			jtis = append(jtis, jti)
+		}
+	}
 	if len(jtis) == 0 {
-		return 0, nil
+		return 0
 	}
 	// One DEL per key rather than one multi-key DEL: the keys live in different Cluster slots.
-	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	cmds, _ := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, jti := range jtis {
 			p.Del(ctx, tokenKey(jti))
 		}
@@ -109,16 +180,13 @@ func (s *TokenStore) RevokeAll(ctx context.Context, userID string) (int, error) 
 		p.ZRem(ctx, index, members...)
 		return nil
 	})
-	if err != nil {
-		return 0, Unavailable("redis", err)
-	}
 	removed := 0
-	for _, cmd := range cmds[:len(jtis)] {
+	for _, cmd := range cmds[:min(len(jtis), len(cmds))] {
 		if n, ok := cmd.(*redis.IntCmd); ok {
 			removed += int(n.Val())
 		}
 	}
-	return removed, nil
+	return removed
 }
 
 // Ping asks Redis for PONG.

@@ -2,52 +2,61 @@ package models
 
 import (
 	"context"
+	"errors"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// RevokeAllExcept removes every whitelisted token of userID but keepJTI, and returns how many it
-// removed: a password change logs out every other session and keeps the one that made it.
-//
-// It is kept apart from token_store.go on purpose: the token store's revocation design is
-// changing (a per-user epoch), and this is the one place the account lifecycle depends on it.
-// With an epoch, this becomes "bump the epoch and carry keepJTI over to the new one", in one
-// atomic step on the user's slot.
+// swapEpoch replaces the user's epoch with a new one only if it is still the one the kept token
+// is bound to (a compare-and-set on one key, so it runs on a Cluster too). A revocation that
+// deleted the epoch first makes it fail, and then nothing is kept.
+var swapEpoch = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3]) return 1 end return 0`)
+
+// RevokeAllExcept refuses every token of userID but keepJTI, logins in flight included, and
+// returns how many whitelist keys it deleted: a password change logs out every other session
+// and keeps the one that made it. It replaces the user's epoch, if keepJTI is bound to it, and
+// binds keepJTI (with its role and TTL) to the new one; if keepJTI is not live (logged out,
+// expired, or revoked by a suspension that got there first) it revokes every token instead.
+// Between the swap and the rebinding keepJTI is refused for a moment too.
 func (s *TokenStore) RevokeAllExcept(ctx context.Context, userID, keepJTI string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	index := userTokensKey(userID)
-	jtis, err := s.rdb.ZRange(ctx, index, 0, -1).Result()
-	if err != nil {
-		return 0, Unavailable("redis", err)
-	}
-	var doomed []string
-	for _, jti := range jtis {
-		if jti != keepJTI {
-			doomed = append(doomed, jti)
-		}
-	}
-	if len(doomed) == 0 {
-		return 0, nil
-	}
-	// One DEL per key, as in RevokeAll: the keys live in different Cluster slots.
-	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		members := make([]any, len(doomed))
-		for i, jti := range doomed {
-			p.Del(ctx, tokenKey(jti))
-			members[i] = jti
-		}
-		p.ZRem(ctx, index, members...)
+	var bound *redis.StringCmd
+	var ttl *redis.DurationCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		bound = p.Get(ctx, tokenKey(keepJTI))
+		ttl = p.PTTL(ctx, tokenKey(keepJTI))
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return 0, Unavailable("redis", err)
 	}
-	removed := 0
-	for _, cmd := range cmds[:len(doomed)] {
-		if n, ok := cmd.(*redis.IntCmd); ok {
-			removed += int(n.Val())
+	epoch, role, found := strings.Cut(bound.Val(), " ")
+	kept := false
+	if found && ttl.Val() > 0 {
+		next, err := newEpoch()
+		if err != nil {
+			return 0, &Error{Code: CodeInternal, Message: "internal error", Err: err}
+		}
+		swapped, err := swapEpoch.Run(ctx, s.rdb, []string{epochKey(userID)}, epoch, next, ttl.Val().Milliseconds()).Int()
+		if err != nil {
+			return 0, Unavailable("redis", err)
+		}
+		if swapped == 1 {
+			// XX: never recreate a key a logout deleted meanwhile; KEEPTTL: the token's expiry.
+			err := s.rdb.SetArgs(ctx, tokenKey(keepJTI), binding(next, Role(role)), redis.SetArgs{Mode: "XX", KeepTTL: true}).Err()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return 0, Unavailable("redis", err)
+			}
+			kept = true
 		}
 	}
-	return removed, nil
+	if !kept {
+		if err := s.rdb.Del(ctx, epochKey(userID)).Err(); err != nil {
+			return 0, Unavailable("redis", err)
+		}
+		keepJTI = ""
+	}
+	return s.tidy(ctx, userID, keepJTI), nil
 }

@@ -1,5 +1,3 @@
-// Package models holds the domain types, their validation, the error codes and the stores
-// (Bun for Postgres, go-redis for tokens and counters). It imports nothing of this module.
 package models
 
 import (
@@ -99,5 +97,7 @@ type UserStore interface {
 	SetRole(ctx context.Context, email string, role Role) (*User, error)
 	Suspend(ctx context.Context, email string, reason *string, until *time.Time) (*User, error)
 	Activate(ctx context.Context, email string) (*User, error)
+	// ReplacePasswordHash sets the hash of user id to newHash if it is still oldHash.
+	ReplacePasswordHash(ctx context.Context, id uuid.UUID, oldHash, newHash string) error
 	Ping(ctx context.Context) error
 }

@@ -23,15 +23,15 @@ type Account struct {
 	ClientAddr func(*fiber.Ctx) string
 }
 
-// RegisterAccount mounts the lifecycle routes. All but change are open; change goes through
-// protect (JWT, then the Redis whitelist) before its body is looked at.
-func RegisterAccount(r fiber.Router, h *Account, protect fiber.Handler) {
+// RegisterAccount mounts the lifecycle routes. All but change are open; change needs a live
+// token (JWT, then the Redis whitelist) before its body is looked at.
+func RegisterAccount(r fiber.Router, h *Account, auth Authn) {
 	g := r.Group("/auth")
 	g.Post("/verify", middleware.RequireJSON(), h.verify)
 	g.Post("/verify/resend", middleware.RequireJSON(), h.resend)
 	g.Post("/password/forgot", middleware.RequireJSON(), h.forgot)
 	g.Post("/password/reset", middleware.RequireJSON(), h.reset)
-	g.Post("/password/change", protect, middleware.RequireJSON(), h.change)
+	g.Post("/password/change", auth.JWT, auth.Whitelist, middleware.RequireJSON(), h.change)
 }
 
 // verify handles POST /auth/verify {"token"}: 200 with the user, now active (a suspended user

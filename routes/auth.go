@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	"github.com/example/authapi/middleware"
 	"github.com/example/authapi/models"
@@ -19,8 +20,7 @@ type Auth struct {
 	Tokens  *models.TokenStore
 	Hasher  *models.Hasher
 	Limiter *models.LoginLimiter
-	Issuer  *middleware.Issuer
-	Expiry  time.Duration
+	Issuer  *models.Issuer
 	Events  AuthEvents
 	// ClientAddr names the client for the login and registration limits (see
 	// middleware.ClientAddr).
@@ -35,14 +35,14 @@ type Auth struct {
 }
 
 // RegisterAuth mounts the auth routes: register and login are open (JSON bodies only); me,
-// logout and logout-all go through protect (JWT, then the Redis whitelist).
-func RegisterAuth(r fiber.Router, h *Auth, protect fiber.Handler) {
+// logout and logout-all need a live token (JWT, then the Redis whitelist).
+func RegisterAuth(r fiber.Router, h *Auth, auth Authn) {
 	g := r.Group("/auth")
 	g.Post("/register", middleware.RequireJSON(), h.register)
 	g.Post("/login", middleware.RequireJSON(), h.login)
-	g.Get("/me", protect, h.me)
-	g.Post("/logout", protect, h.logout)
-	g.Post("/logout-all", protect, h.logoutAll)
+	g.Get("/me", auth.JWT, auth.Whitelist, h.me)
+	g.Post("/logout", auth.JWT, auth.Whitelist, h.logout)
+	g.Post("/logout-all", auth.JWT, auth.Whitelist, h.logoutAll)
 }
 
 // register handles POST /auth/register: a new pending_verification user and its verification
@@ -148,9 +148,20 @@ func (h *Auth) login(c *fiber.Ctx) error {
 			return err
 		}
 	}
+	// The user's revocation epoch is read before the password check and before the read of
+	// the row that decides status and role (below): a suspension, demotion or logout-all that
+	// lands after this read makes the token refused, and one that landed before it is seen in
+	// that row (models/doc.go). An unknown email reads the nil user's epoch, so both cases do
+	// the same Redis work.
+	epochOf := uuid.Nil
 	var hash *string
 	if user != nil {
-		hash = &user.PasswordHash
+		epochOf, hash = user.ID, &user.PasswordHash
+	}
+	epoch, err := h.Tokens.Epoch(ctx, epochOf.String(), h.Issuer.Expiry())
+	if err != nil {
+		_ = attempt.Cancel(ctx)
+		return err
 	}
 	// Verify compares against a dummy hash when there is no user, so both failures cost the same.
 	ok, err := h.Hasher.Verify(ctx, hash, password)
@@ -162,6 +173,14 @@ func (h *Auth) login(c *fiber.Ctx) error {
 		// Reserve has counted this failure already.
 		h.Events("login", "invalid_credentials")
 		return models.Errorf(models.CodeUnauthorized, "invalid credentials")
+	}
+	verified := user.PasswordHash
+	if user, err = h.Users.ByID(ctx, user.ID); err != nil {
+		_ = attempt.Cancel(ctx)
+		if models.ErrorCode(err) == models.CodeNotFound {
+			return models.Errorf(models.CodeUnauthorized, "invalid credentials")
+		}
+		return err
 	}
 	if user.IsSuspendedAt(time.Now()) {
 		_ = attempt.Cancel(ctx)
@@ -176,16 +195,36 @@ func (h *Auth) login(c *fiber.Ctx) error {
 		return err
 	}
 	// No token leaves the server unless Redis has whitelisted it.
-	if err := h.Tokens.Allow(ctx, user.ID.String(), claims.ID, claims.ExpiresAt.Time); err != nil {
+	if err := h.Tokens.Allow(ctx, user.ID.String(), claims.ID, claims.Role, epoch, claims.ExpiresAt.Time); err != nil {
 		return err
 	}
+	h.rehash(ctx, user, verified, password)
 	h.Events("login", "success")
 	return c.JSON(tokenJSON{
 		Token:     token,
 		TokenType: "Bearer",
-		ExpiresIn: int64(h.Expiry / time.Second),
+		ExpiresIn: int64(h.Issuer.Expiry() / time.Second),
 		ExpiresAt: claims.ExpiresAt.Time.UTC().Format(time.RFC3339),
 	})
+}
+
+// rehash replaces a stored hash whose cost is not BCRYPT_COST (an imported or older one) with
+// one that is, so that the account answers in the same time as every other from its next login
+// on. The password has just matched verified; the row is updated only if it still holds that
+// hash. A failure (no bcrypt slot, Postgres) is counted and never fails the login.
+func (h *Auth) rehash(ctx context.Context, user *models.User, verified, password string) {
+	if user.PasswordHash != verified || !h.Hasher.NeedsRehash(verified) {
+		return
+	}
+	hash, err := h.Hasher.Hash(ctx, password)
+	if err == nil {
+		err = h.Users.ReplacePasswordHash(ctx, user.ID, verified, hash)
+	}
+	if err != nil {
+		h.Events("rehash", "failed")
+		return
+	}
+	h.Events("rehash", "success")
 }
 
 // me handles GET /auth/me: the caller's user, bare. A token whose user is gone is a 401.

@@ -17,12 +17,16 @@ type Health struct {
 	// Ready reports whether the service may take traffic: migrations applied and not shutting
 	// down.
 	Ready func() bool
+	// Warnings lists what /readyz reports without failing on (e.g. a Redis that may evict
+	// keys); nil for none. It may be nil.
+	Warnings func(context.Context) []string
 }
 
 type healthJSON struct {
-	Status   string `json:"status"`
-	Postgres *bool  `json:"postgres,omitempty"`
-	Redis    *bool  `json:"redis,omitempty"`
+	Status   string   `json:"status"`
+	Postgres *bool    `json:"postgres,omitempty"`
+	Redis    *bool    `json:"redis,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // RegisterPublicHealth mounts GET /healthz on the public listener.
@@ -39,7 +43,7 @@ func RegisterAdminHealth(r fiber.Router, h *Health) {
 
 // healthz handles GET /healthz: 200 when Postgres and Redis both answer, else 503 naming them.
 func (h *Health) healthz(c *fiber.Ctx) error {
-	return h.answer(c, true)
+	return h.answer(c, true, false)
 }
 
 // livez handles GET /livez: 200 while the process serves; it touches no dependency, so a
@@ -49,30 +53,34 @@ func (h *Health) livez(c *fiber.Ctx) error {
 }
 
 // readyz handles GET /readyz: as /healthz, and 503 before migrations are applied and from the
-// moment shutdown begins.
+// moment shutdown begins. Its warnings (a Redis that may evict keys) never change the status.
 func (h *Health) readyz(c *fiber.Ctx) error {
-	return h.answer(c, h.Ready())
+	return h.answer(c, h.Ready(), true)
 }
 
-func (h *Health) answer(c *fiber.Ctx, ready bool) error {
-	pgOK, redisOK := h.check(c.UserContext())
+func (h *Health) answer(c *fiber.Ctx, ready, withWarnings bool) error {
+	pgOK, redisOK, warnings := h.check(c.UserContext(), withWarnings && h.Warnings != nil)
 	if pgOK && redisOK && ready {
-		return c.JSON(healthJSON{Status: "ok"})
+		return c.JSON(healthJSON{Status: "ok", Warnings: warnings})
 	}
 	status := "degraded"
 	if !ready {
 		status = "not_ready"
 	}
-	return c.Status(fiber.StatusServiceUnavailable).JSON(healthJSON{Status: status, Postgres: &pgOK, Redis: &redisOK})
+	return c.Status(fiber.StatusServiceUnavailable).JSON(healthJSON{Status: status, Postgres: &pgOK, Redis: &redisOK, Warnings: warnings})
 }
 
-func (h *Health) check(ctx context.Context) (pgOK, redisOK bool) {
+func (h *Health) check(ctx context.Context, withWarnings bool) (pgOK, redisOK bool, warnings []string) {
 	ctx, cancel := context.WithTimeout(ctx, h.Timeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); pgOK = h.PingPostgres(ctx) == nil }()
 	go func() { defer wg.Done(); redisOK = h.PingRedis(ctx) == nil }()
+	if withWarnings {
+		wg.Add(1)
+		go func() { defer wg.Done(); warnings = h.Warnings(ctx) }()
+	}
 	wg.Wait()
-	return pgOK, redisOK
+	return pgOK, redisOK, warnings
 }

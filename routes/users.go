@@ -21,16 +21,15 @@ type Users struct {
 	BatchMaxItems int
 }
 
-// RegisterUsers mounts the admin routes: protect (JWT, then the Redis whitelist), then the
-// admin role check, then the handler. The chain is attached to each endpoint rather than to
-// the group with Group(prefix, handlers...), so that a request refused by the chain is still
-// labelled with its endpoint's template in metrics and logs.
-func RegisterUsers(r fiber.Router, h *Users, protect fiber.Handler) {
+// RegisterUsers mounts the admin routes: JWT, then the Redis whitelist, then the admin role
+// check, then the handler. The chain is attached to each endpoint rather than to the group
+// with Group(prefix, handlers...), so that a request refused by the chain is still labelled
+// with its endpoint's template in metrics and logs.
+func RegisterUsers(r fiber.Router, h *Users, auth Authn) {
 	g := r.Group("/users")
-	admin := middleware.RequireRole(models.RoleAdmin)
-	g.Get("/", protect, admin, h.list)
-	g.Get("/stats", protect, admin, h.stats)
-	g.Post("/batch", protect, admin, middleware.RequireJSON(), h.batch)
+	g.Get("/", auth.JWT, auth.Whitelist, middleware.RequireRole(models.RoleAdmin), h.list)
+	g.Get("/stats", auth.JWT, auth.Whitelist, middleware.RequireRole(models.RoleAdmin), h.stats)
+	g.Post("/batch", auth.JWT, auth.Whitelist, middleware.RequireRole(models.RoleAdmin), middleware.RequireJSON(), h.batch)
 }
 
 type listJSON struct {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -22,8 +21,9 @@ import (
 	"github.com/example/authapi/migrations"
 )
 
-// Secret is the JWT secret of test apps.
-const Secret = "test-secret-0123456789-abcdefghijklmnop"
+// Secret is the JWT secret of test apps, random for each test binary: a value written in the
+// repository would be a published secret, which the service refuses.
+var Secret = rand.Text() + rand.Text()
 
 const howToStart = `run the tests with "just test", which starts private instances itself, or start them
 with "just services" and export TEST_DATABASE_URL and TEST_REDIS_URL as the URLs it prints`
@@ -160,25 +160,6 @@ func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-// MustNewApp returns a ready App over a fresh migrated database, closed when the test ends.
-// Logs go to logs when it is not nil.
-func MustNewApp(tb testing.TB, overrides map[string]string, logs io.Writer) *app.App {
-	tb.Helper()
-	_, dbURL := MustOpenDB(tb)
-	MustOpenRedis(tb) // fail early, with the how-to, when Redis is missing
-	cfg := Config(tb, dbURL, overrides)
-	if logs == nil {
-		logs = io.Discard
-	}
-	a, err := app.New(cfg, app.NewLogger(config.Log{Level: cfg.Log.Level, Format: "json"}, logs))
-	if err != nil {
-		tb.Fatalf("new app: %v", err)
-	}
-	a.MarkReady()
-	tb.Cleanup(func() { _ = a.Close() })
-	return a
 }
 
 // Must fails the test on err.

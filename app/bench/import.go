@@ -104,7 +104,7 @@ func runImportBench(ctx context.Context, o options, rows int, hash string) (impo
 	}
 	defer target.Close()
 	cmd := exec.CommandContext(ctx, o.bin, "users", "import", "--from-postgres", oldURL)
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+targetURL, "REDIS_URL="+o.redis, "JWT_SECRET="+benchSecret)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+targetURL, "REDIS_URL="+o.redis, "JWT_SECRET="+newBenchSecret())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	t0 := time.Now()

@@ -13,13 +13,12 @@ import (
 
 	"github.com/example/authapi/app"
 	"github.com/example/authapi/config"
-	"github.com/example/authapi/middleware"
 	"github.com/example/authapi/models"
 	"github.com/example/authapi/routes"
 )
 
 // reference is the floor GET /auth/me is compared with: the same work (bearer token, HS256 and
-// the same claim checks, EXISTS jwt:{jti} through the same TokenStore, the user by primary key,
+// the same claim checks, the whitelist and epoch check (GET jwt:<jti>, GET token_epoch:{<uid>}) through the same TokenStore, the user by primary key,
 // the same JSON encoder) on bare fasthttp, with no router, middleware, request id, access log
 // or metrics. With byID from the service's BunUserStore (Bun, pgdriver, same pool settings) the
 // difference is what the framework and the middleware chain cost; with byID on pgx (the
@@ -38,7 +37,7 @@ func (r *reference) handle(ctx *fasthttp.RequestCtx) {
 		ctx.Error(`{"error":"unauthorized: missing bearer token"}`, fasthttp.StatusUnauthorized)
 		return
 	}
-	claims := &middleware.Claims{}
+	claims := &models.Claims{}
 	tok, err := r.parser.ParseWithClaims(string(auth[7:]), claims, func(*jwt.Token) (any, error) { return r.secret, nil })
 	if err != nil || !tok.Valid || claims.Issuer != r.issuer {
 		ctx.Error(`{"error":"unauthorized: invalid token"}`, fasthttp.StatusUnauthorized)
@@ -52,7 +51,7 @@ func (r *reference) handle(ctx *fasthttp.RequestCtx) {
 	// As in the service: no request-wide context (fasthttp's never ends early); each store call
 	// sets its own deadline.
 	c := context.Background()
-	live, err := r.tokens.Exists(c, claims.ID)
+	live, err := r.tokens.Check(c, claims.Subject, claims.ID, claims.Role)
 	if err != nil || !live {
 		ctx.Error(`{"error":"unauthorized: token revoked"}`, fasthttp.StatusUnauthorized)
 		return

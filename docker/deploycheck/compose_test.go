@@ -16,12 +16,12 @@ import (
 // loadCompose loads docker/compose.yaml with the Compose specification's own loader (as
 // `docker compose config` does), every profile enabled, and an empty environment so the
 // defaults written in the file are what is checked.
-func loadCompose(t *testing.T) *types.Project {
+func loadCompose(t *testing.T, env ...string) *types.Project {
 	t.Helper()
 	opts, err := cli.NewProjectOptions(
 		[]string{filepath.Join(dockerDir(t), "compose.yaml")},
 		cli.WithWorkingDirectory(dockerDir(t)),
-		cli.WithEnv(nil),
+		cli.WithEnv(env),
 		cli.WithProfiles([]string{"*"}),
 		cli.WithConsistency(true),
 	)
@@ -67,9 +67,10 @@ func TestCompose(t *testing.T) {
 		}) {
 			t.Errorf("postgres data is not on a named volume: %+v", pg.Volumes)
 		}
-		// AOF is what keeps live tokens across a Redis restart (README, Operations).
-		if !strings.Contains(strings.Join(rd.Command, " "), "--appendonly yes") {
-			t.Errorf("redis command %q does not enable AOF", rd.Command)
+		// AOF is what keeps live tokens across a Redis restart (README, Operations); an evicted
+		// key logs users out or resets login limits.
+		if cmd := strings.Join(rd.Command, " "); !strings.Contains(cmd, "--appendonly yes") || !strings.Contains(cmd, "--maxmemory-policy noeviction") {
+			t.Errorf("redis command %q does not enable AOF and noeviction", rd.Command)
 		}
 	})
 
@@ -136,6 +137,34 @@ func TestCompose(t *testing.T) {
 			if !slices.ContainsFunc(s.Ports, func(pc types.ServicePortConfig) bool { return pc.Target == port && pc.Published != "" }) {
 				t.Errorf("mailpit does not publish port %d: %+v", port, s.Ports)
 			}
+		}
+	})
+
+	// Published ports are bound to the loopback by default; PUBLISH_ADDR opens the API port and
+	// only it. Grafana lets no anonymous visitor in.
+	t.Run("OKExposure", func(t *testing.T) {
+		for _, tc := range []struct {
+			env     []string
+			openAPI bool
+		}{{nil, false}, {[]string{"PUBLISH_ADDR=0.0.0.0"}, true}} {
+			for name, s := range loadCompose(t, tc.env...).Services {
+				for _, pc := range s.Ports {
+					if pc.Published == "" {
+						continue
+					}
+					want := "127.0.0.1"
+					if tc.openAPI && strings.HasPrefix(name, "app") && pc.Target == uint32(defaultPort(t, "PORT")) {
+						want = "0.0.0.0"
+					}
+					if pc.HostIP != want {
+						t.Errorf("env %v: %s publishes %s:%s->%d, want host IP %s", tc.env, name, pc.HostIP, pc.Published, pc.Target, want)
+					}
+				}
+			}
+		}
+		g := service(t, p, "grafana")
+		if v := g.Environment["GF_AUTH_ANONYMOUS_ENABLED"]; v == nil || *v != "false" {
+			t.Errorf("grafana GF_AUTH_ANONYMOUS_ENABLED = %v, want false", v)
 		}
 	})
 

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -26,6 +27,7 @@ type manifests struct {
 	configMap  *corev1.ConfigMap
 	pdb        *policyv1.PodDisruptionBudget
 	hpa        *autoscalingv2.HorizontalPodAutoscaler
+	policies   []*networkingv1.NetworkPolicy
 }
 
 func build(t *testing.T) manifests {
@@ -58,6 +60,10 @@ func build(t *testing.T) manifests {
 		case "HorizontalPodAutoscaler":
 			m.hpa = &autoscalingv2.HorizontalPodAutoscaler{}
 			obj = m.hpa
+		case "NetworkPolicy":
+			np := &networkingv1.NetworkPolicy{}
+			m.policies = append(m.policies, np)
+			obj = np
 		default:
 			t.Fatalf("unexpected kind %s in the kustomize build", r.GetKind())
 		}
@@ -215,13 +221,21 @@ func TestKubernetes(t *testing.T) {
 			}
 			targets = append(targets, port)
 		}
-		if !slices.Contains(targets, int32(publicPort)) || !slices.Contains(targets, int32(adminPort)) {
-			t.Errorf("Service targets %v, want PORT %d and ADMIN_PORT %d", targets, publicPort, adminPort)
+		// The admin port (metrics, probes, pprof) is on no Service: Prometheus scrapes the pods.
+		if !slices.Contains(targets, int32(publicPort)) || slices.Contains(targets, int32(adminPort)) {
+			t.Errorf("Service targets %v, want PORT %d and not ADMIN_PORT %d", targets, publicPort, adminPort)
 		}
 		a := pod.Annotations
 		if a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] != strconv.Itoa(adminPort) || !adminRoutes[a["prometheus.io/path"]] || a["prometheus.io/path"] != "/metrics" {
 			t.Errorf("scrape annotations %v, want the admin port and /metrics", a)
 		}
+	})
+
+	t.Run("OKNetworkPolicies", func(t *testing.T) {
+		if len(m.policies) == 0 {
+			t.Fatal("no NetworkPolicy in the kustomize build")
+		}
+		checkNetworkPolicies(t, m, c, labels.Set(pod.Labels), int32(adminPort))
 	})
 
 	t.Run("OKDisruptionAndScaling", func(t *testing.T) {
@@ -243,4 +257,46 @@ func TestKubernetes(t *testing.T) {
 			t.Errorf("an HPA on CPU utilisation needs CPU requests")
 		}
 	})
+}
+
+// checkNetworkPolicies asserts that NetworkPolicies selecting the pods allow ingress to every
+// container port, each port by a rule of its own, and that no rule opens the admin port to
+// every source.
+func checkNetworkPolicies(t *testing.T, m manifests, c corev1.Container, podLabels labels.Set, adminPort int32) {
+	t.Helper()
+	covered := map[int32]bool{}
+	for _, np := range m.policies {
+		sel, err := metaSelector(&np.Spec.PodSelector)
+		if err != nil || !sel.Matches(podLabels) || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+			continue
+		}
+		for _, rule := range np.Spec.Ingress {
+			var ports []int32
+			for _, p := range rule.Ports {
+				if p.Port == nil {
+					continue
+				}
+				port, err := containerPort(c, p.Port.StrVal, p.Port.IntVal)
+				if err != nil {
+					t.Errorf("NetworkPolicy %s: %v", np.Name, err)
+					continue
+				}
+				ports = append(ports, port)
+			}
+			if len(rule.Ports) == 0 {
+				t.Errorf("NetworkPolicy %s has a rule for every port; name each port", np.Name)
+			}
+			for _, port := range ports {
+				covered[port] = true
+				if port == adminPort && len(rule.From) == 0 {
+					t.Errorf("NetworkPolicy %s opens the admin port %d to every source", np.Name, adminPort)
+				}
+			}
+		}
+	}
+	for _, p := range c.Ports {
+		if !covered[p.ContainerPort] {
+			t.Errorf("no NetworkPolicy allows ingress to container port %s (%d)", p.Name, p.ContainerPort)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package deploycheck
 
 import (
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,7 +35,7 @@ func TestComposeScaleOut(t *testing.T) {
 	}
 	// accepted runs the app's environment through the real configuration validation.
 	accepted := func(name string, e map[string]string) {
-		values := map[string]string{"JWT_SECRET": "deploycheck-secret-0123456789-abcdefgh"}
+		values := map[string]string{"JWT_SECRET": rand.Text() + rand.Text()}
 		for k, v := range e {
 			if _, ok := defaults()[k]; !ok {
 				t.Errorf("%s environment sets %s, which the binary does not read", name, k)
@@ -178,6 +179,12 @@ func TestKubernetesScaleOut(t *testing.T) {
 		}
 		values[k] = v
 	}
+	// The example's JWT_SECRET is a placeholder the service refuses, as it must; the rest of
+	// the settings must be accepted with a real one.
+	if _, err := config.FromValues(values); err == nil || !strings.Contains(err.Error(), "JWT_SECRET") {
+		t.Errorf("the example's JWT_SECRET placeholder is accepted: %v", err)
+	}
+	values["JWT_SECRET"] = rand.Text() + rand.Text()
 	cfg, err := config.FromValues(values)
 	if err != nil {
 		t.Fatalf("the scale-out settings are refused by the service: %v", err)

@@ -1,6 +1,7 @@
 package deploycheck
 
 import (
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -58,7 +59,7 @@ func defaultDuration(t *testing.T, name string) time.Duration {
 // real app.New (which opens no connection, so no Postgres or Redis is needed here).
 func servedRoutes(t *testing.T) (public, admin map[string]bool) {
 	t.Helper()
-	cfg, err := config.FromValues(map[string]string{"JWT_SECRET": "deploycheck-secret-0123456789-abcdefgh"})
+	cfg, err := config.FromValues(map[string]string{"JWT_SECRET": rand.Text() + rand.Text()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/example/authapi/app/apptest"
-	"github.com/example/authapi/mail"
+	"github.com/example/authapi/app/mail"
 )
 
 func send(t *testing.T, s *mail.SMTPSender, to string) error {

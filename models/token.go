@@ -1,0 +1,82 @@
+package models
+
+import (
+	"errors"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+)
+
+// Claims are the claims of the service's tokens. The jwt middleware needs it as a pointer (it
+// panics otherwise).
+type Claims struct {
+	jwt.RegisteredClaims
+	Role Role `json:"role"`
+}
+
+// Validate is called by the jwt library after its own exp/iat checks. The library accepts a
+// token with no exp, sub or jti; the contract does not.
+func (c *Claims) Validate() error {
+	switch {
+	case c.ExpiresAt == nil:
+		return errors.New("token has no exp")
+	case c.ID == "":
+		return errors.New("token has no jti")
+	case c.Issuer == "":
+		return errors.New("token has no iss")
+	}
+	if _, err := uuid.Parse(c.Subject); err != nil {
+		return errors.New("token sub is not a user id")
+	}
+	if _, err := ParseRole(string(c.Role)); err != nil {
+		return errors.New("token role is unknown")
+	}
+	return nil
+}
+
+// GetNotBefore hides nbf from the library's own check, which allows no leeway and cannot be
+// configured through the jwt middleware; the middleware checks nbf itself with its leeway.
+func (c *Claims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
+
+// IssuerOptions configures the signing of tokens.
+type IssuerOptions struct {
+	Secret []byte
+	Issuer string
+	Expiry time.Duration
+}
+
+// Issuer signs tokens. A signed token is usable only once TokenStore.Allow has whitelisted it.
+type Issuer struct {
+	opts IssuerOptions
+	now  func() time.Time
+}
+
+// NewIssuer returns an Issuer; now is the clock (time.Now outside tests).
+func NewIssuer(opts IssuerOptions, now func() time.Time) *Issuer {
+	return &Issuer{opts: opts, now: now}
+}
+
+// Expiry is the lifetime of the tokens it signs.
+func (i *Issuer) Expiry() time.Duration { return i.opts.Expiry }
+
+// Issue returns a signed token for the user and its claims (HS256, a random jti).
+func (i *Issuer) Issue(userID uuid.UUID, role Role) (string, *Claims, error) {
+	now := i.now().UTC().Truncate(time.Second)
+	claims := &Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   userID.String(),
+			Issuer:    i.opts.Issuer,
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(i.opts.Expiry)),
+			ID:        uuid.NewString(),
+		},
+		Role: role,
+	}
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(i.opts.Secret)
+	if err != nil {
+		return "", nil, err
+	}
+	return signed, claims, nil
+}
