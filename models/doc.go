@@ -10,7 +10,8 @@
 //	token_epoch:{<user id>}    the user's current revocation epoch: 32 random hex digits
 //	user_tokens:{<user id>}    sorted set of the user's jtis by expiry, for tidying up
 //
-// A protected request reads jwt:<jti> and token_epoch:{<user id>} in one pipelined round trip
+// A protected request reads jwt:<jti> and token_epoch:{<user id>} in one round trip (one MGET on
+// a single node or Sentinel primary; on a Cluster a pipeline of two GETs, split by node)
 // and is allowed only when both exist, the epochs are equal and the role is the token's. Since
 // epochs are per user and random, a whitelisted jti is good only for the user and the role it
 // was issued with: someone who learns the signing secret still cannot raise a token's role or

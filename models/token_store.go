@@ -99,12 +99,24 @@ func (s *TokenStore) Allow(ctx context.Context, userID, jti string, role Role, e
 }
 
 // Check reports whether the token jti of userID with role is live: whitelisted with that role,
-// and bound to the user's current epoch. Both keys are read in one pipeline (one round trip; two nodes at once on a
+// and bound to the user's current epoch. Both keys are read in one round trip (MGET; on a Cluster a pipeline, two nodes at once on a
 // Cluster). A user with no epoch has no live token: the key is deleted by every revocation,
 // and a key lost to eviction or a failover must not bring revoked tokens back.
 func (s *TokenStore) Check(ctx context.Context, userID, jti string, role Role) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	if _, cluster := s.rdb.(*redis.ClusterClient); !cluster {
+		// One node (or a Sentinel-watched primary): both keys in one MGET, which costs fewer
+		// allocations and syscalls per request than a pipeline of two GETs. On a Cluster the keys
+		// live in different slots (MGET would be CROSSSLOT), so the pipeline below is split by node.
+		vals, err := s.rdb.MGet(ctx, tokenKey(jti), epochKey(userID)).Result()
+		if err != nil {
+			return false, Unavailable("redis", err)
+		}
+		bound, _ := vals[0].(string)
+		current, _ := vals[1].(string)
+		return vals[0] != nil && vals[1] != nil && bound == binding(current, role), nil
+	}
 	var bound, current *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		bound = p.Get(ctx, tokenKey(jti))
