@@ -97,7 +97,11 @@ func TestLoginBeforeRegisterForBcrypt(t *testing.T) {
 	if flood-atSend < 6 {
 		t.Fatalf("only %d registrations were still queued: the flood did not queue", flood-atSend)
 	}
-	if during > 2 {
+	// With logins first: the hash running when the login arrives, a registration already past
+	// its hash (inserting), and on a busy machine one that hashed while the login finished its
+	// own Postgres and Redis work. Queued behind the flood (first come, first served) it would
+	// be every queued registration: at least 6 here.
+	if during > 4 {
 		t.Fatalf("%d registrations finished while the login waited: it queued behind them", during)
 	}
 }
