@@ -52,4 +52,46 @@
 // before, against a bcrypt of hundreds of milliseconds. Tokens issued before this design
 // (whose whitelist value is a user id, not an epoch) are refused: deploying it logs every
 // user out once.
+//
+// # Login, registration and mail request limits
+//
+// LoginLimiter, RegisterLimiter and MailRequestLimiter count in Redis, so a limit holds across
+// every replica. Each counter is one key in a fixed window that starts at its first count
+// (INCR, then EXPIRE NX, then PTTL in one pipeline); Retry-After is the longest time left among
+// the counters an attempt went past. Every command touches one key, so pipelines split by node
+// on a Cluster; keys hold a hash of the email, never the email, and the client address that
+// middleware.ClientAddr found (IPv6 per /64).
+//
+//	login_fail:acct_addr:<email hash>:<addr>   LOGIN_MAX_FAILURES_ACCOUNT_ADDR per LOGIN_WINDOW_ACCOUNT_ADDR
+//	login_fail:acct:<email hash>               LOGIN_MAX_FAILURES_ACCOUNT per LOGIN_WINDOW_ACCOUNT
+//	login_fail:addr:<addr>                     LOGIN_MAX_FAILURES_ADDR per LOGIN_WINDOW_ADDR
+//	login_known:<hash of email and addr>       a known client of the account, for KnownClientTTL
+//	register:addr:<addr>                       REGISTER_MAX_PER_ADDR per REGISTER_WINDOW
+//	mail_req:<route>:email:<hash>, …:addr:<addr>  MAIL_REQUEST_MAX_PER_EMAIL / _PER_ADDR per MAIL_REQUEST_WINDOW
+//
+// Counted first, given back after. LoginLimiter.Reserve counts an attempt as a failure on all
+// three login counters before any password is checked; INCR is atomic per key, so however many
+// attempts arrive at once, at most the limit of them per counter and window reach bcrypt. Past
+// a limit the attempt is refused (429) without a password check and its count is given back, so
+// hammering a locked account does not also fill the counters it shares with others. A wrong
+// password keeps the count. Cancel gives it back when the password was right but the attempt
+// failed for another reason (suspended, no bcrypt slot, a dependency down) or belongs to a
+// password change; Succeed gives it back, clears the account+address counter and marks the
+// address a known client. Counts are given back with a script that decrements only an existing
+// key, so no key is ever left without a TTL. When a Reserve pipeline fails (a Cluster node down
+// during a failover), the increments that did land are given back too, read from the INCR's
+// value: go-redis marks every command of a timed-out cluster pipeline failed.
+//
+// The lockout trade-off. The account counter is what stops a distributed guess at one account,
+// and what lets anyone lock its owner out. An address that logged in to the account in the
+// last KnownClientTTL (30 days) is exempt from the account counter only: its attempts still
+// count there, and it stays under the account+address and address counters, so a known address
+// shared with an attacker (a NAT) gives the attacker no more than that counter's guesses.
+//
+// Registrations (RegisterLimiter) count every attempt that passed validation, a 409 included:
+// a 409 tells whether an email has an account, so counting it bounds enumeration through
+// register. A refused registration is not given back; one that ended in a 503 is (Cancel).
+// With Redis down the caller registers uncounted (registration needs only Postgres). Mail
+// requests (MailRequestLimiter) count every request per route, for an existing account or not,
+// so the limit itself says nothing about which emails exist.
 package models
