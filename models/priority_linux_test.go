@@ -53,6 +53,14 @@ func TestHasherLowPriorityThread(t *testing.T) {
 	if n, err := threadNice(callerTID); err != nil || n != 0 {
 		t.Fatalf("caller's thread niceness %d (%v), want 0", n, err)
 	}
+	if hashTID == os.Getpid() {
+		// bcrypt's goroutine ran on the main thread, which the runtime parks for good instead
+		// of ending (Linux cannot end a process's main thread: runtime.mexit "wedges" it).
+		// The property is the same: no goroutine runs on it again.
+		t.Logf("bcrypt ran on the main thread %d: checking that it stays parked", hashTID)
+		noGoroutineRunsOn(t, hashTID)
+		return
+	}
 	// The runtime ends a thread whose goroutine exits locked; it does so just after Verify
 	// returns, so wait for it (the deadline is for a stuck runtime, not a speed goal).
 	task := fmt.Sprintf("/proc/self/task/%d", hashTID)
@@ -62,6 +70,30 @@ func TestHasherLowPriorityThread(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the bcrypt thread %d is still alive: its lowered priority could serve other goroutines", hashTID)
+		}
+	}
+}
+
+// noGoroutineRunsOn runs goroutines on every P for a while, each yielding often so that they
+// move between threads, and fails if any of them runs on thread tid.
+func noGoroutineRunsOn(t *testing.T, tid int) {
+	t.Helper()
+	workers := 4 * runtime.GOMAXPROCS(0)
+	seen := make(chan int, workers)
+	for range workers {
+		go func() {
+			hit := 0
+			for end := time.Now().Add(200 * time.Millisecond); time.Now().Before(end); runtime.Gosched() {
+				if syscall.Gettid() == tid {
+					hit = tid
+				}
+			}
+			seen <- hit
+		}()
+	}
+	for range workers {
+		if <-seen == tid {
+			t.Fatalf("a goroutine ran on the main thread %d after bcrypt lowered its priority", tid)
 		}
 	}
 }
