@@ -145,8 +145,9 @@ func (h *Hasher) run(fn func()) {
 }
 
 // onLowPriorityThread runs fn on a goroutine locked to its own OS thread and never unlocked:
-// when the goroutine exits the runtime ends the thread, so a priority fn lowered cannot leak
-// to other goroutines (an unprivileged process cannot raise it back). A new thread costs tens
+// when the goroutine exits the runtime ends the thread (or, if it was the main thread, which
+// Linux cannot end, parks it for good), so a priority fn lowered cannot leak to other
+// goroutines (an unprivileged process cannot raise it back). A new thread costs tens
 // of microseconds against bcrypt's hundreds of milliseconds.
 func onLowPriorityThread(fn func()) {
 	done := make(chan struct{})
