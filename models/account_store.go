@@ -32,6 +32,16 @@ type outboxRow struct {
 // userColumns are the users columns a User scans, for statements that RETURNING from users.
 const userColumns = "u.id, u.email, u.password_hash, u.status, u.suspension_reason, u.suspended_until, u.role, u.created_at, u.email_verified_at"
 
+// spendToken marks a live token of a kind used and returns its user (arguments: hash, kind);
+// markVerified records that the mailed link proved the address, which lifts a pending account.
+const (
+	spendToken = `UPDATE mail_tokens SET used_at = clock_timestamp()
+		 WHERE token_hash = ? AND kind = ? AND used_at IS NULL AND expires_at > clock_timestamp()
+		RETURNING user_id`
+	markVerified = `email_verified_at = coalesce(u.email_verified_at, clock_timestamp()),
+		       status = CASE WHEN u.status = 'pending_verification' THEN 'active' ELSE u.status END`
+)
+
 // CreatePending inserts u (status and role as given) and its verification message in one
 // transaction: the user never exists without the message that lets them verify. A taken email
 // is a CodeConflict error and writes nothing.
@@ -70,15 +80,11 @@ func (s *AccountStore) Verify(ctx context.Context, tokenHash []byte) (*User, err
 	defer cancel()
 	u := new(User)
 	err := s.db.NewRaw(`
-		WITH t AS (
-			UPDATE mail_tokens SET used_at = clock_timestamp()
-			 WHERE token_hash = ? AND kind = 'verify' AND used_at IS NULL AND expires_at > clock_timestamp()
-			RETURNING user_id)
+		WITH t AS (`+spendToken+`)
 		UPDATE users u
-		   SET email_verified_at = coalesce(u.email_verified_at, clock_timestamp()),
-		       status = CASE WHEN u.status = 'pending_verification' THEN 'active' ELSE u.status END
+		   SET `+markVerified+`
 		  FROM t WHERE u.id = t.user_id
-		RETURNING `+userColumns, tokenHash).Scan(ctx, u)
+		RETURNING `+userColumns, tokenHash, MailVerify).Scan(ctx, u)
 	return u, tokenError(err)
 }
 
@@ -103,19 +109,14 @@ func (s *AccountStore) ResetPassword(ctx context.Context, tokenHash []byte, pass
 	defer cancel()
 	u := new(User)
 	err := s.db.NewRaw(`
-		WITH t AS (
-			UPDATE mail_tokens SET used_at = clock_timestamp()
-			 WHERE token_hash = ? AND kind = 'reset' AND used_at IS NULL AND expires_at > clock_timestamp()
-			RETURNING user_id),
+		WITH t AS (`+spendToken+`),
 		others AS (
 			UPDATE mail_tokens m SET used_at = clock_timestamp()
 			  FROM t WHERE m.user_id = t.user_id AND m.kind = 'reset' AND m.used_at IS NULL AND m.token_hash <> ?)
 		UPDATE users u
-		   SET password_hash = ?,
-		       email_verified_at = coalesce(u.email_verified_at, clock_timestamp()),
-		       status = CASE WHEN u.status = 'pending_verification' THEN 'active' ELSE u.status END
+		   SET password_hash = ?, `+markVerified+`
 		  FROM t WHERE u.id = t.user_id
-		RETURNING `+userColumns, tokenHash, tokenHash, passwordHash).Scan(ctx, u)
+		RETURNING `+userColumns, tokenHash, MailReset, tokenHash, passwordHash).Scan(ctx, u)
 	return u, tokenError(err)
 }
 
