@@ -26,7 +26,8 @@ build:
 run: build
     #!/usr/bin/env bash
     set -euo pipefail
-    services=$(just ensure-services) && eval "$services"
+    services=$(just ensure-services)  # its own line: set -e stops here when it fails
+    eval "$services"
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     exec ./bin/authapi serve
 
@@ -34,7 +35,8 @@ run: build
 dev:
     #!/usr/bin/env bash
     set -euo pipefail
-    services=$(just ensure-services) && eval "$services"
+    services=$(just ensure-services)  # its own line: set -e stops here when it fails
+    eval "$services"
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     command -v air >/dev/null || go install github.com/air-verse/air@v1.67.4
     exec air --build.cmd "go build -o ./tmp/authapi ." --build.bin "./tmp/authapi" \
@@ -110,7 +112,8 @@ fmt:
 migrate *ARGS: build
     #!/usr/bin/env bash
     set -euo pipefail
-    services=$(just ensure-services) && eval "$services"
+    services=$(just ensure-services)  # its own line: set -e stops here when it fails
+    eval "$services"
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     exec ./bin/authapi migrate {{ARGS}}
 
@@ -163,7 +166,8 @@ bench *ARGS: build
 docs-screenshot: build
     #!/usr/bin/env bash
     set -euo pipefail
-    services=$(just ensure-services) && eval "$services"
+    services=$(just ensure-services)  # its own line: set -e stops here when it fails
+    eval "$services"
     command -v chromium >/dev/null || { echo "needs Debian's chromium: apt-get install chromium" >&2; exit 1; }
     port=$(docker/freeport.sh); admin=$(docker/freeport.sh); profile=$(mktemp -d)
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
