@@ -78,9 +78,10 @@
 // failed for another reason (suspended, no bcrypt slot, a dependency down) or belongs to a
 // password change; Succeed gives it back, clears the account+address counter and marks the
 // address a known client. Counts are given back with a script that decrements only an existing
-// key, so no key is ever left without a TTL. When a Reserve pipeline fails (a Cluster node down
-// during a failover), the increments that did land are given back too, read from the INCR's
-// value: go-redis marks every command of a timed-out cluster pipeline failed.
+// key, so no key is ever left without a TTL. All three limiters count through one mechanism
+// (countWindows, limit_window.go): when its pipeline fails (a Cluster node down during a
+// failover), the increments that did land are given back, read from the INCR's value: go-redis
+// marks every command of a timed-out cluster pipeline failed.
 //
 // The lockout trade-off. The account counter is what stops a distributed guess at one account,
 // and what lets anyone lock its owner out. An address that logged in to the account in the

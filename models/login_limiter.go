@@ -45,11 +45,6 @@ func NewLoginLimiter(rdb redis.UniversalClient, limits LoginLimits, timeout time
 // counter of that account.
 const KnownClientTTL = 30 * 24 * time.Hour
 
-type limitKey struct {
-	key  string
-	rule LimitRule
-}
-
 // accountRule is the index of the account counter in keys.
 const accountRule = 1
 
@@ -69,10 +64,6 @@ func knownKey(email, addr string) string {
 	return "login_known:" + hex.EncodeToString(sum[:16])
 }
 
-// decrIfExists takes back one counted failure without ever creating a key (a key recreated by
-// DECR would have no TTL and never expire). One key per call, so it runs on Redis Cluster too.
-var decrIfExists = redis.NewScript(`if redis.call("EXISTS", KEYS[1]) == 1 then return redis.call("DECR", KEYS[1]) end return 0`)
-
 // Reservation is one login attempt counted, up front, as a failure on every counter.
 type Reservation struct {
 	l     *LoginLimiter
@@ -90,33 +81,14 @@ func (l *LoginLimiter) Reserve(ctx context.Context, email, addr string) (*Reserv
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	r := &Reservation{l: l, keys: l.keys(email, addr), known: knownKey(email, addr)}
-	counts := make([]*redis.IntCmd, len(r.keys))
-	ttls := make([]*redis.DurationCmd, len(r.keys))
 	var known *redis.IntCmd
-	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range r.keys {
-			counts[i] = p.Incr(ctx, k.key)
-			p.ExpireNX(ctx, k.key, k.rule.Window)
-			ttls[i] = p.PTTL(ctx, k.key)
-		}
+	counted, err := countWindows(ctx, l.rdb, l.timeout, r.keys[:], func(p redis.Pipeliner) {
 		known = p.Exists(ctx, r.known)
-		return nil
 	})
 	if err != nil {
-		r.giveBack(counts)
-		return nil, Unavailable("redis", err)
+		return nil, err
 	}
-	var wait time.Duration
-	for i, k := range r.keys {
-		if counts[i].Val() <= int64(k.rule.Max) || (i == accountRule && known.Val() == 1) {
-			continue
-		}
-		if ttl := ttls[i].Val(); ttl > wait {
-			wait = ttl
-		} else if ttl <= 0 && k.rule.Window > wait {
-			wait = k.rule.Window // a counter without TTL should not exist; be safe.
-		}
-	}
+	wait := counted.wait(func(i int) bool { return i == accountRule && known.Val() == 1 })
 	if wait > 0 {
 		// A refused attempt is not a failure: give its count back, so that hammering a locked
 		// account does not also lock out the address or account counters it shares.
@@ -124,27 +96,6 @@ func (l *LoginLimiter) Reserve(ctx context.Context, email, addr string) (*Reserv
 		return nil, &Error{Code: CodeRateLimited, Message: "too many failed login attempts", RetryAfter: wait}
 	}
 	return r, nil
-}
-
-// giveBack undoes the increments that did land when the pipeline failed as a whole. On a Redis
-// Cluster the three keys live on different nodes, so while one node is down the others count:
-// without this, every 503 of a failover would leave failures nobody made, and a user retrying
-// through it would be locked out for the whole window. Best effort, on a fresh deadline (the
-// caller's may be what ran out); a count whose reply was lost cannot be told apart and stays.
-func (r *Reservation) giveBack(counts []*redis.IntCmd) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.l.timeout)
-	defer cancel()
-	_, _ = r.l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range r.keys {
-			// Val, not Err: when the call's deadline ends the retries, go-redis sets that
-			// error on every command of the pipeline, the answered ones too. An answered INCR
-			// is at least 1.
-			if counts[i].Val() > 0 {
-				decrIfExists.Eval(ctx, p, []string{k.key})
-			}
-		}
-		return nil
-	})
 }
 
 // Cancel takes back the counted failure: the password matched, or was never checked.

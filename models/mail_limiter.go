@@ -38,32 +38,15 @@ func (l *MailRequestLimiter) Allow(ctx context.Context, route, email, addr strin
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	sum := sha256.Sum256([]byte(email))
-	keys := [2]struct {
-		key string
-		max int
-	}{
-		{"mail_req:" + route + ":email:" + hex.EncodeToString(sum[:12]), l.limits.PerEmail},
-		{"mail_req:" + route + ":addr:" + addr, l.limits.PerAddr},
-	}
-	var counts [2]*redis.IntCmd
-	var ttls [2]*redis.DurationCmd
-	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
-			counts[i] = p.Incr(ctx, k.key)
-			p.ExpireNX(ctx, k.key, l.limits.Window)
-			ttls[i] = p.PTTL(ctx, k.key)
-		}
-		return nil
-	})
+	window := l.limits.Window
+	counted, err := countWindows(ctx, l.rdb, l.timeout, []limitKey{
+		{"mail_req:" + route + ":email:" + hex.EncodeToString(sum[:12]), LimitRule{Max: l.limits.PerEmail, Window: window}},
+		{"mail_req:" + route + ":addr:" + addr, LimitRule{Max: l.limits.PerAddr, Window: window}},
+	}, nil)
 	if err != nil {
-		return Unavailable("redis", err)
+		return err
 	}
-	var wait time.Duration
-	for i, k := range keys {
-		if counts[i].Val() > int64(k.max) {
-			wait = max(wait, ttls[i].Val(), time.Second)
-		}
-	}
+	wait := counted.wait(nil)
 	if wait > 0 {
 		return &Error{Code: CodeRateLimited, Message: "too many requests, try again later", RetryAfter: wait}
 	}

@@ -37,22 +37,11 @@ func (l *RegisterLimiter) Reserve(ctx context.Context, addr string) (*RegisterAt
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	key := "register:addr:" + addr
-	var count *redis.IntCmd
-	var ttl *redis.DurationCmd
-	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		count = p.Incr(ctx, key)
-		p.ExpireNX(ctx, key, l.rule.Window)
-		ttl = p.PTTL(ctx, key)
-		return nil
-	})
+	counted, err := countWindows(ctx, l.rdb, l.timeout, []limitKey{{key, l.rule}}, nil)
 	if err != nil {
-		return nil, Unavailable("redis", err)
+		return nil, err
 	}
-	if count.Val() > int64(l.rule.Max) {
-		wait := ttl.Val()
-		if wait <= 0 {
-			wait = l.rule.Window
-		}
+	if wait := counted.wait(nil); wait > 0 {
 		return nil, &Error{Code: CodeRateLimited, Message: "too many registrations from this address", RetryAfter: wait}
 	}
 	return &RegisterAttempt{l: l, key: key}, nil
