@@ -35,6 +35,7 @@ const userColumns = "u.id, u.email, u.password_hash, u.status, u.suspension_reas
 // spendToken marks a live token of a kind used and returns its user (arguments: hash, kind);
 // markVerified records that the mailed link proved the address, which lifts a pending account.
 const (
+	//nolint:gosec // SQL text naming the token table, not a credential
 	spendToken = `UPDATE mail_tokens SET used_at = clock_timestamp()
 		 WHERE token_hash = ? AND kind = ? AND used_at IS NULL AND expires_at > clock_timestamp()
 		RETURNING user_id`
