@@ -81,6 +81,10 @@ func (cli CLI) run(ctx context.Context, args []string) error {
 	case "version", "--version":
 		fmt.Fprintln(cli.Stdout, cli.Version)
 		return nil
+	case bcryptWorkerCommand:
+		// Internal: the child that `serve` starts to run bcrypt (see cli_serve.go). It reads
+		// no settings and holds no secrets.
+		return cli.bcryptWorker(args)
 	}
 	cfg, err := config.Load()
 	if err != nil {

@@ -2,13 +2,17 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/example/authapi/config"
+	"github.com/example/authapi/models"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func (cli CLI) serve(ctx context.Context, cfg config.Config) error {
@@ -20,15 +24,76 @@ func (cli CLI) serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	a.ReserveProcsForBcrypt(os.Getenv("GOMAXPROCS") != "")
+	if stop := a.startBcryptProcess(); stop != nil {
+		defer stop()
+	} else {
+		a.ReserveProcsForBcrypt(os.Getenv("GOMAXPROCS") != "")
+	}
 	if os.Getenv("GOGC") == "" {
 		// The live heap is a few MiB; at GOGC=100 a busy instance collected ~14 times a second
 		// (each cycle two stop-the-world pauses, which also wait for a low-priority bcrypt thread
 		// to be scheduled). 400 collects a quarter as often for ~15 MiB more heap under load.
 		debug.SetGCPercent(400)
 	}
-	logger.Info("bcrypt", "concurrency", a.hasher.Concurrency(), "nice", a.hasher.Nice(), "gomaxprocs", runtime.GOMAXPROCS(0))
+	logger.Info("bcrypt", "concurrency", a.hasher.Concurrency(), "nice", a.hasher.Nice(),
+		"child_process", !a.hasher.InProcess(), "gomaxprocs", runtime.GOMAXPROCS(0))
 	return a.Run(ctx)
+}
+
+// bcryptWorkerCommand is the internal subcommand of the bcrypt child process.
+const bcryptWorkerCommand = "bcrypt-worker"
+
+// startBcryptProcess moves bcrypt into a child process of this binary, in a session (so a
+// scheduling group) of its own at BCRYPT_NICE, when BCRYPT_PROCESS is on and bcrypt runs at
+// lower priority at all: see models.BcryptProcess for why. The child starts now, so a broken
+// one shows at start rather than at the first login: then hashing stays in this process (nil
+// stop) with a warning. A child that dies later is replaced; meanwhile hashes run here on
+// low-priority threads. stop ends it.
+func (a *App) startBcryptProcess() (stop func()) {
+	nice := a.hasher.Nice()
+	if !a.cfg.Limits.BcryptProcess || nice == 0 {
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		a.logger.Warn("bcrypt child process unavailable: hashing in this process", "err", err)
+		return nil
+	}
+	p := models.NewBcryptProcess(models.BcryptProcessOptions{
+		Path: exe, Args: []string{bcryptWorkerCommand, strconv.Itoa(nice)}, Nice: nice,
+		OnEvent: func(event string, pid int, err error) {
+			level := slog.LevelInfo
+			if err != nil {
+				level = slog.LevelWarn
+			}
+			a.logger.Log(context.Background(), level, "bcrypt child process", "event", event, "pid", pid, "err", err)
+			a.metrics.BcryptChildEvent(event)
+		},
+	})
+	if _, err := p.Generate([]byte("start-check"), bcrypt.MinCost); err != nil || p.Pid() == 0 {
+		p.Close()
+		a.logger.Warn("bcrypt child process unavailable: hashing in this process", "err", err)
+		return nil
+	}
+	a.hasher.UseProcess(p)
+	return p.Close
+}
+
+// bcryptWorker is the child's side: `authapi bcrypt-worker NICE`, bcrypt requests on stdin,
+// answers on stdout, until stdin ends (the service closed it or exited).
+func (cli CLI) bcryptWorker(args []string) error {
+	if len(args) != 1 {
+		return usageError{bcryptWorkerCommand + " is started by serve, with one argument"}
+	}
+	nice, err := strconv.Atoi(args[0])
+	if err != nil || nice < 0 || nice > 19 {
+		return usageError{bcryptWorkerCommand + ": niceness 0..19"}
+	}
+	stdin := cli.Stdin
+	if stdin == nil {
+		stdin = os.Stdin
+	}
+	return models.ServeBcrypt(stdin, cli.Stdout, nice)
 }
 
 // ReserveProcsForBcrypt gives the Go runtime one P more per bcrypt slot (up to the CPU count)

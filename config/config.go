@@ -105,6 +105,8 @@ type Limits struct {
 	BcryptConcurrency int
 	// BcryptNice is the niceness of the threads bcrypt runs on (0: the caller's thread).
 	BcryptNice int
+	// BcryptProcess runs bcrypt in a child process in a session of its own (serve only).
+	BcryptProcess bool
 	// BcryptQueueTimeout is how long a request may wait for a bcrypt slot before it gets 503.
 	BcryptQueueTimeout time.Duration
 }

@@ -136,6 +136,10 @@ var Settings = []Setting{
 		c.Limits.BcryptNice, err = parseInt(raw, 0, 19)
 		return err
 	}},
+	{"BCRYPT_PROCESS", "true", "run bcrypt in a child process in a session of its own, so a login flood cannot slow other requests through the kernel's per-session CPU sharing (false = on threads of the service; needs BCRYPT_NICE > 0)", func(c *Config, raw string) (err error) {
+		c.Limits.BcryptProcess, err = parseBool(raw)
+		return err
+	}},
 	{"BCRYPT_QUEUE_TIMEOUT", "2s", "longest wait for a bcrypt slot before 503", func(c *Config, raw string) (err error) {
 		c.Limits.BcryptQueueTimeout, err = parseDuration(raw, time.Millisecond, time.Minute)
 		return err

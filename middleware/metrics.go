@@ -21,6 +21,8 @@ type Metrics struct {
 	inFlight   prometheus.Gauge
 	authEvents *prometheus.CounterVec
 	bcryptWait *prometheus.HistogramVec
+	// bcryptChild counts the bcrypt child process's starts and losses.
+	bcryptChild *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -48,8 +50,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time spent waiting for a bcrypt slot, by whether the request was admitted.",
 			Buckets: []float64{.0001, .001, .01, .05, .1, .25, .5, 1, 2, 5},
 		}, []string{"admitted"}),
+		bcryptChild: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bcrypt_child_events_total",
+			Help: "Events of the bcrypt child process (started, start_failed, lost); while none runs, hashes run in the service's process.",
+		}, []string{"event"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight, m.authEvents, m.bcryptWait)
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.authEvents, m.bcryptWait, m.bcryptChild)
 	return m
 }
 
@@ -64,6 +70,11 @@ func (m *Metrics) TokenRejected(reason string) { m.AuthEvent("token", reason) }
 // BcryptWait records how long a request waited for a bcrypt slot.
 func (m *Metrics) BcryptWait(wait time.Duration, admitted bool) {
 	m.bcryptWait.WithLabelValues(strconv.FormatBool(admitted)).Observe(wait.Seconds())
+}
+
+// BcryptChildEvent counts one event of the bcrypt child process; event is a fixed word.
+func (m *Metrics) BcryptChildEvent(event string) {
+	m.bcryptChild.WithLabelValues(event).Inc()
 }
 
 // Instrument counts and times every request by route template. It must run outside

@@ -23,9 +23,13 @@ type Hasher struct {
 	nice         int
 	// observeWait receives every slot wait, for metrics; it may be nil.
 	observeWait func(wait time.Duration, admitted bool)
-	// compare is bcrypt.CompareHashAndPassword; a field so a test can see that the dummy
-	// comparison really runs (its cost cannot be asserted without timing).
+	// compare is bcrypt.CompareHashAndPassword, or the child process's; a field so a test can
+	// see that the dummy comparison really runs (its cost cannot be asserted without timing).
 	compare func(hash, password []byte) error
+	// generate is bcrypt.GenerateFromPassword, or the child process's.
+	generate func(password []byte, cost int) ([]byte, error)
+	// process, when set, computes every hash in a child process (see UseProcess).
+	process *BcryptProcess
 
 	dummyOnce sync.Once
 	dummyHash []byte
@@ -50,7 +54,8 @@ type HasherOptions struct {
 func NewHasher(o HasherOptions) *Hasher {
 	return &Hasher{
 		cost: o.Cost, slots: newSlots(o.Concurrency), queueTimeout: o.QueueTimeout,
-		nice: o.Nice, observeWait: o.ObserveWait, compare: bcrypt.CompareHashAndPassword,
+		nice: o.Nice, observeWait: o.ObserveWait,
+		compare: bcrypt.CompareHashAndPassword, generate: bcrypt.GenerateFromPassword,
 	}
 }
 
@@ -73,6 +78,17 @@ func (h *Hasher) Nice() int { return h.nice }
 // threads only while they run. Call it before the Hasher is used.
 func (h *Hasher) OnRun(fn func(running bool)) { h.onRun = fn }
 
+// UseProcess makes p compute every hash from now on: the slots stay here, the CPU time goes to
+// p's child process, in a scheduling group of its own (see BcryptProcess). The serve command
+// calls it before the Hasher is used; tests and the other commands hash in process.
+func (h *Hasher) UseProcess(p *BcryptProcess) {
+	h.process, h.compare, h.generate = p, p.Compare, p.Generate
+}
+
+// InProcess reports whether hashes run in this process (on low-priority threads when Nice is
+// set) rather than in a child process.
+func (h *Hasher) InProcess() bool { return h.process == nil }
+
 // Cost is the bcrypt cost of new hashes.
 func (h *Hasher) Cost() int { return h.cost }
 
@@ -85,7 +101,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	}
 	defer release()
 	var hash []byte
-	h.run(func() { hash, err = bcrypt.GenerateFromPassword([]byte(password), h.cost) })
+	h.run(func() { hash, err = h.generate([]byte(password), h.cost) })
 	if err != nil {
 		return "", &Error{Code: CodeInternal, Message: "internal error", Err: err}
 	}
@@ -128,7 +144,7 @@ func (h *Hasher) dummy() []byte {
 // runtime extra Ps while these threads run, so a hashing thread never holds the P a request
 // needs; see OnRun.)
 func (h *Hasher) run(fn func()) {
-	if h.nice == 0 {
+	if h.nice == 0 || h.process != nil { // the child process lowers its own priority
 		fn()
 		return
 	}

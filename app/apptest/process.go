@@ -237,6 +237,9 @@ func StartServer(tb testing.TB, env map[string]string) *Server {
 	return s
 }
 
+// Pid is the process id of the binary.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Signal sends sig to the process.
 func (s *Server) Signal(sig os.Signal) {
 	s.tb.Helper()

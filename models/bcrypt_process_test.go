@@ -1,0 +1,226 @@
+//go:build linux
+
+package models
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// bcryptChildEnv makes this test binary act as the bcrypt child (see TestMain).
+const bcryptChildEnv = "MODELS_TEST_BCRYPT_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(bcryptChildEnv) == "1" {
+		if err := ServeBcrypt(os.Stdin, os.Stdout, 10); err != nil {
+			fmt.Fprintln(os.Stderr, "bcrypt child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// eventLog records a BcryptProcess's events.
+type eventLog struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (l *eventLog) add(event string, _ int, _ error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, event)
+}
+
+func (l *eventLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.events, ",")
+}
+
+func newTestBcryptProcess(t *testing.T, path string) (*BcryptProcess, *eventLog) {
+	t.Helper()
+	events := &eventLog{}
+	p := NewBcryptProcess(BcryptProcessOptions{
+		Path: path, Env: []string{bcryptChildEnv + "=1"}, Nice: 10, OnEvent: events.add,
+	})
+	t.Cleanup(p.Close)
+	return p, events
+}
+
+func TestBcryptProcessComputesInChild(t *testing.T) {
+	p, events := newTestBcryptProcess(t, os.Args[0])
+	hash, err := p.Generate([]byte("correct horse"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bcrypt.CompareHashAndPassword(hash, []byte("correct horse")); err != nil {
+		t.Fatalf("the child's hash does not verify here: %v", err)
+	}
+	if err := p.Compare(hash, []byte("correct horse")); err != nil {
+		t.Fatalf("right password: %v", err)
+	}
+	if err := p.Compare(hash, []byte("wrong horse")); !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+		t.Fatalf("wrong password: %v, want a mismatch", err)
+	}
+	if err := p.Compare([]byte("not a hash"), []byte("x")); err == nil || errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+		t.Fatalf("malformed hash: %v, want another error", err)
+	}
+	pid := p.Pid()
+	if pid == 0 || pid == os.Getpid() {
+		t.Fatalf("child pid %d (this process %d)", pid, os.Getpid())
+	}
+	if got := events.String(); got != BcryptChildStarted {
+		t.Fatalf("events %q, want one start", got)
+	}
+	// A session of its own (so its own autogroup), at the niceness asked for.
+	if sid, err := getsid(pid); err != nil || sid != pid {
+		t.Fatalf("child session %d (%v), want its own (%d)", sid, err, pid)
+	}
+	if ag, err := os.ReadFile(fmt.Sprintf("/proc/%d/autogroup", pid)); err == nil && !strings.Contains(string(ag), "nice 10") {
+		t.Fatalf("child autogroup %q, want nice 10", ag)
+	}
+	// Every thread of the child at niceness 10, including those the runtime started for the
+	// hashes above.
+	stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if len(stats) < 2 {
+		t.Fatalf("child threads: %v", stats)
+	}
+	for _, st := range stats {
+		raw, err := os.ReadFile(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Field 19 of stat, the 17th after the command name.
+		if f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:])); len(f) < 17 || f[16] != "10" {
+			t.Fatalf("child thread %s: niceness field %v, want 10", st, f[16:17])
+		}
+	}
+}
+
+func TestBcryptProcessConcurrentAnswersMatch(t *testing.T) {
+	p, _ := newTestBcryptProcess(t, os.Args[0])
+	hashes := make([][]byte, 6)
+	for i := range hashes {
+		var err error
+		if hashes[i], err = bcrypt.GenerateFromPassword(fmt.Appendf(nil, "password-%d", i), bcrypt.MinCost); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each answer must reach the call that asked: every goroutine checks its own password
+	// against every hash, right for one and wrong for the others.
+	var wg sync.WaitGroup
+	errs := make(chan error, len(hashes)*len(hashes))
+	for i := range hashes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j, h := range hashes {
+				err := p.Compare(h, fmt.Appendf(nil, "password-%d", i))
+				if (i == j) != (err == nil) {
+					errs <- fmt.Errorf("password %d against hash %d: %v", i, j, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestBcryptProcessLostChildLosesNoAnswer(t *testing.T) {
+	p, events := newTestBcryptProcess(t, os.Args[0])
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw-long-compare"), 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Compare(hash, []byte("pw-long-compare")); err != nil { // starts the child
+		t.Fatal(err)
+	}
+	first := p.Pid()
+	// Kill the child in the middle of a compare: the caller still gets the right answer.
+	answer := make(chan error, 1)
+	go func() { answer <- p.Compare(hash, []byte("pw-long-compare")) }()
+	time.Sleep(50 * time.Millisecond)
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-answer; err != nil {
+		t.Fatalf("compare across the child's death: %v, want a match", err)
+	}
+	// Until a new child runs (at most one start a second), answers come from this process.
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Pid() == first || p.Pid() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no new child after the first was killed (events %s)", events)
+		}
+		if err := p.Compare(hash, []byte("wrong")); !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+			t.Fatalf("wrong password while the child is replaced: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := events.String(); got != "started,lost,started" {
+		t.Fatalf("events %q, want started,lost,started", got)
+	}
+}
+
+func TestBcryptProcessStartFailureHashesHere(t *testing.T) {
+	p, events := newTestBcryptProcess(t, "/nonexistent/authapi")
+	hash, err := p.Generate([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Compare(hash, []byte("pw")); err != nil {
+		t.Fatalf("compare without a child: %v", err)
+	}
+	if p.Pid() != 0 || events.String() != BcryptChildStartFailed {
+		t.Fatalf("pid %d, events %q: want no child and one failed start (retried at most once a second)", p.Pid(), events)
+	}
+}
+
+func TestBcryptProcessCloseEndsChild(t *testing.T) {
+	p, _ := newTestBcryptProcess(t, os.Args[0])
+	if _, err := p.Generate([]byte("pw"), bcrypt.MinCost); err != nil {
+		t.Fatal(err)
+	}
+	pid := p.Pid()
+	p.Close()
+	// Close waits for the child, which the reader has reaped: the pid is gone.
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Fatalf("child %d after Close: kill 0 = %v, want ESRCH", pid, err)
+	}
+	if p.Pid() != 0 {
+		t.Fatal("Pid after Close")
+	}
+	// A closed process still answers, in this process.
+	hash, err := p.Generate([]byte("pw"), bcrypt.MinCost)
+	if err != nil || bcrypt.CompareHashAndPassword(hash, []byte("pw")) != nil {
+		t.Fatalf("generate after Close: %v", err)
+	}
+}
+
+// getsid reads a process's session id from /proc (field 6 of stat, after the command name).
+func getsid(pid int) (int, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	if len(f) < 4 {
+		return 0, fmt.Errorf("short stat %q", raw)
+	}
+	return strconv.Atoi(f[3])
+}
