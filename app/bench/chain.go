@@ -112,30 +112,55 @@ func chainCosts(ctx context.Context, o options, env []string, w *wrk, token stri
 	return out, nil
 }
 
-// halfPeak measures l at about half of peak: wrk connections each pausing between answers.
-// A first short run at a guessed pause calibrates the number of connections; the measured run
-// reports the rate it reached (the report shows it as a share of the peak).
-func halfPeak(w *wrk, l wrkLoad, peak float64) (result, error) {
-	const pauseMS = 10
+// halfRounds is how many rounds each server gets at half of the peak.
+const halfRounds = 3
+
+// halfPeak measures sides (the service first, then the bare references) at the same paced
+// load, about half of the service's peak: wrk connections each pausing a random time, mean
+// pauseMS, after every answer (the pause is exponential, so together the connections send close
+// to a Poisson stream; see wrkScript). A short run on the service calibrates the number of
+// connections; every side then gets that number and that pause, in halfRounds rounds whose
+// order rotates, and each side's answers are pooled. The report shows the rate reached as a
+// share of the peak, and the references' p99 at the same load is the machine's own floor.
+func halfPeak(w *wrk, sides []wrkLoad, peak float64) ([]result, error) {
+	// ~200 connections at the peaks measured here (~16,000 req/s): many independent streams,
+	// each far from saturating its connection.
+	const pauseMS = 24
 	target := peak / 2
-	// Each connection sends about one request per (pause + latency); latency is well under a
-	// millisecond at this load.
-	l.delayMS = pauseMS
-	l.conns = max(1, int(math.Round(target*(pauseMS+0.5)/1000)))
-	probe := l
-	probe.d = 2 * time.Second
+	// Each connection sends about one request per (mean pause + latency); latency is well
+	// under a millisecond at this load.
+	conns := max(1, int(math.Round(target*(pauseMS+0.5)/1000)))
+	probe := sides[0]
+	probe.conns, probe.delayMS, probe.d = conns, pauseMS, 2*time.Second
 	probe.name += " (calibration)"
 	got, err := w.run(probe)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	if got.RPS > 0 {
-		l.conns = max(1, int(math.Round(float64(l.conns)*target/got.RPS)))
+		conns = max(1, int(math.Round(float64(conns)*target/got.RPS)))
 	}
-	res, err := w.run(l)
-	if err != nil {
-		return result{}, err
+	rounds := make([][]result, len(sides))
+	for i := range halfRounds {
+		for j := range sides {
+			k := (i + j) % len(sides)
+			l := sides[k]
+			l.conns, l.delayMS = conns, pauseMS
+			res, err := w.run(l)
+			if err != nil {
+				return nil, err
+			}
+			rounds[k] = append(rounds[k], res)
+		}
 	}
-	fmt.Fprintf(os.Stderr, "bench:   half peak: %d connections, %.0f req/s = %.2f of peak %.0f\n", l.conns, res.RPS, res.RPS/peak, peak)
-	return res, nil
+	out := make([]result, len(sides))
+	for k, l := range sides {
+		out[k] = poolWrk(l.name, rounds[k])
+	}
+	fmt.Fprintf(os.Stderr, "bench:   half peak: %d connections, mean pause %d ms, service %.0f req/s = %.2f of peak %.0f, p99 %s", conns, pauseMS, out[0].RPS, out[0].RPS/peak, peak, ms(out[0].P99))
+	for _, r := range out[1:] {
+		fmt.Fprintf(os.Stderr, "; %s p99 %s at %.0f req/s", r.Name, ms(r.P99), r.RPS)
+	}
+	fmt.Fprintln(os.Stderr)
+	return out, nil
 }

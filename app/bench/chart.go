@@ -11,6 +11,7 @@ import (
 type ratio struct {
 	Name         string
 	Value, Limit float64
+	AtMost       bool // the goal is Value ≤ Limit (else Value ≥ Limit)
 }
 
 // chart draws p50/p90/p99 per run on a log scale, and the target ratios against their limits,
@@ -34,9 +35,10 @@ func chart(rows []result, ratios []ratio, machine string) string {
 	colors := []string{"#4c78a8", "#f58518", "#e45756"}
 	for i, r := range rows {
 		y := 66 + i*rowH
-		// The load goes on a second, smaller line: names plus loads outgrow the label column.
+		// The load goes on a second, smaller line: names plus loads outgrow the label column. It
+		// sits just below the bars (which end at y+20), so a long one may run on under them.
 		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text><text x="10" y="%d" font-size="10" fill="#777">%s</text>`,
-			y+11, html.EscapeString(r.Name), y+24, html.EscapeString(r.Load))
+			y+11, html.EscapeString(r.Name), y+29, html.EscapeString(r.Load))
 		for j, d := range []time.Duration{r.P99, r.P90, r.P50} {
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.0f" height="18" fill="%s"/>`, left, y+2, x(d)-left, colors[2-j])
 		}
@@ -48,7 +50,7 @@ func chart(rows []result, ratios []ratio, machine string) string {
 		ry := y + 12 + i*rowH
 		scale := func(v float64) float64 { return left + barW*math.Min(v/3.5, 1) }
 		color := "#54a24b"
-		if (q.Limit >= 1.5 && q.Value > q.Limit) || (q.Limit < 1.5 && q.Value < q.Limit) {
+		if (q.AtMost && q.Value > q.Limit) || (!q.AtMost && q.Value < q.Limit) {
 			color = "#e45756"
 		}
 		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text><rect x="%d" y="%d" width="%.0f" height="18" fill="%s"/>`, ry+14, html.EscapeString(q.Name), left, ry+2, scale(q.Value)-left, color)

@@ -22,6 +22,8 @@ type result struct {
 	CPUPerReq time.Duration
 	Codes     map[string]int
 	RoundP99  []time.Duration // pooled runs: the p99 of each round
+	// hist is a paced wrk run's latency histogram (µs → answers), for pooling rounds.
+	hist map[int64]uint64
 }
 
 // get builds a GET target with an optional bearer token.

@@ -160,13 +160,20 @@ func runBench(ctx context.Context, o options) error {
 		}
 	}
 
-	// p99 at half of the peak the service just reached: wrk connections pausing between
-	// requests, calibrated by one short run.
+	// p99 at half of the peak the service just reached: wrk connections pausing a random time
+	// between requests, calibrated by one short run on the service; the bare references then
+	// get the same load, so what the machine itself gives at that rate is in the report.
 	step("me at 50% of peak")
 	peak, _ := sumRPS(r.MeService)
-	if r.Half, err = halfPeak(w, meLoad("service /auth/me at ~50% of peak", base+"/auth/me", svc.pid()), peak); err != nil {
+	half, err := halfPeak(w, []wrkLoad{
+		meLoad("service /auth/me at ~50% of peak", base+"/auth/me", svc.pid()),
+		meLoad("reference /auth/me at the same load", refURL, ref.pid()),
+		meLoad("pgx floor /auth/me at the same load", pgxURL, pgx.pid()),
+	}, peak)
+	if err != nil {
 		return err
 	}
+	r.Half, r.HalfRef, r.HalfPgx = half[0], half[1], half[2]
 
 	// Where the time goes: a CPU profile of the service under the same load, after the rounds.
 	step("profile /auth/me")
