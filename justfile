@@ -144,7 +144,8 @@ down:
 # Benchmark: build, private Postgres+Redis, seed 1,000,000 users, run every scenario, write
 # app/bench/results/report.md and chart.svg. About 7 minutes on 2 cores, plus the import scenario. The /auth/me load is
 # driven by wrk (installed here with apt-get if missing). Redis stays in this session, so in
-# the service's scheduling group; the harness also measures the service in a session of its own.
+# the service's scheduling group; login and isolation are measured with bcrypt in the service's
+# child process (the default) and again on its own threads (BCRYPT_PROCESS=false).
 # Benchmark the service: wrk, a pgx floor, what each middleware costs (see app/bench/README.md).
 bench *ARGS: build
     #!/usr/bin/env bash

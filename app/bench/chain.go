@@ -61,7 +61,7 @@ func chainCosts(ctx context.Context, o options, env []string, w *wrk, token stri
 	serve := func(extra []string) (*proc, string, error) { // the process and its /auth/me URL
 		port, admin := freePort(), freePort()
 		e := append(append(append([]string{}, env...), extra...), fmt.Sprintf("PORT=%d", port), fmt.Sprintf("ADMIN_PORT=%d", admin))
-		p, err := start(e, false, bin, "serve")
+		p, err := start(e, bin, "serve")
 		if err != nil {
 			return nil, "", err
 		}

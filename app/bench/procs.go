@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,13 +21,11 @@ import (
 // proc is a child process: the service or the reference.
 type proc struct{ cmd *exec.Cmd }
 
-// start runs a child process. ownSession starts it in a new session (setsid): with Linux's
-// autogroup scheduling that also gives it its own share of the CPU, as a separate systemd unit
-// or container would have, so its threads' niceness no longer ranks them against other processes.
-func start(env []string, ownSession bool, name string, args ...string) (*proc, error) {
+// start runs a child process in the harness's session (so, with Linux's autogroup
+// scheduling, in its scheduling group: see the report's footnote on scheduling groups).
+func start(env []string, name string, args ...string) (*proc, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: ownSession}
 	cmd.Stdout, cmd.Stderr = nil, os.Stderr // the access log (info) is written, then discarded
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -49,8 +48,27 @@ func (p *proc) stop() {
 }
 
 // rss returns the resident set size now and at its peak (VmRSS, VmHWM) in MiB.
-func (p *proc) rss() (now, peak float64) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+func (p *proc) rss() (now, peak float64) { return rssOf(p.cmd.Process.Pid) }
+
+// bcryptChild returns the pid of the service's `bcrypt-worker` child, 0 if it has none
+// (BCRYPT_PROCESS=false). Each thread lists the children it started.
+func (p *proc) bcryptChild() int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p.pid()))
+	for _, task := range tasks {
+		raw, _ := os.ReadFile(task)
+		for _, f := range strings.Fields(string(raw)) {
+			pid, _ := strconv.Atoi(f)
+			if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(cmdline), "bcrypt-worker") {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// rssOf returns pid's resident set size now and at its peak in MiB (0, 0 for no such process).
+func rssOf(pid int) (now, peak float64) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0
 	}
@@ -79,10 +97,10 @@ func schedGroup(pid int) string {
 	return "?"
 }
 
-// schedGroups says whether autogroup scheduling is on and which group the service, a Postgres
-// backend, Redis and this harness run in: the kernel shares CPU between groups first and
-// honours niceness only inside one.
-func schedGroups(ctx context.Context, svcPid int, dsn, redisURL string) string {
+// schedGroups says whether autogroup scheduling is on and which group the service, its bcrypt
+// child (if any), a Postgres backend, Redis and this harness run in: the kernel shares CPU
+// between groups first and honours niceness only inside one.
+func schedGroups(ctx context.Context, svc *proc, dsn, redisURL string) string {
 	enabled, _ := os.ReadFile("/proc/sys/kernel/sched_autogroup_enabled")
 	state := "off"
 	if strings.TrimSpace(string(enabled)) == "1" {
@@ -103,8 +121,15 @@ func schedGroups(ctx context.Context, svcPid int, dsn, redisURL string) string {
 			}
 		}
 	}
-	return fmt.Sprintf("autogroup scheduling %s; service %s, Postgres %s, Redis %s, harness %s", state,
-		schedGroup(svcPid), schedGroup(pgPid), schedGroup(redisPid), schedGroup(os.Getpid()))
+	child := "none (bcrypt on the service's threads)"
+	if pid := svc.bcryptChild(); pid != 0 {
+		child = schedGroup(pid)
+		if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/autogroup", pid)); err == nil {
+			child = strings.TrimSpace(string(raw))
+		}
+	}
+	return fmt.Sprintf("autogroup scheduling %s; service %s, bcrypt child %s, Postgres %s, Redis %s, harness %s", state,
+		schedGroup(svc.pid()), child, schedGroup(pgPid), schedGroup(redisPid), schedGroup(os.Getpid()))
 }
 
 // waitFor polls url every 2 ms until it answers 200, and returns how long that took.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,7 +69,7 @@ func runBench(ctx context.Context, o options) error {
 
 	// 1. Migrate (first start of the service), then seed in SQL.
 	step("migrate")
-	svc, err := start(env, false, o.bin, "serve")
+	svc, err := start(env, o.bin, "serve")
 	if err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func runBench(ctx context.Context, o options) error {
 	// 2. Start on a migrated database: exec to /readyz 200.
 	step("start")
 	t0 := time.Now()
-	if svc, err = start(env, false, o.bin, "serve"); err != nil {
+	if svc, err = start(env, o.bin, "serve"); err != nil {
 		return err
 	}
 	defer func() { svc.stop() }() // svc is replaced for the last scenario
@@ -98,18 +99,19 @@ func runBench(ctx context.Context, o options) error {
 		return err
 	}
 	refURL, pgxURL := fmt.Sprintf("http://127.0.0.1:%d/auth/me", refPort), fmt.Sprintf("http://127.0.0.1:%d/auth/me", pgxPort)
-	ref, err := start(env, false, os.Args[0], "reference", fmt.Sprintf("127.0.0.1:%d", refPort), "pgdriver")
+	ref, err := start(env, os.Args[0], "reference", fmt.Sprintf("127.0.0.1:%d", refPort), "pgdriver")
 	if err != nil {
 		return err
 	}
 	defer ref.stop()
-	pgx, err := start(env, false, os.Args[0], "reference", fmt.Sprintf("127.0.0.1:%d", pgxPort), "pgx")
+	pgx, err := start(env, os.Args[0], "reference", fmt.Sprintf("127.0.0.1:%d", pgxPort), "pgx")
 	if err != nil {
 		return err
 	}
 	defer pgx.stop()
 	time.Sleep(time.Second)
 	r.IdleRSS, _ = svc.rss()
+	r.ChildIdleRSS, _ = rssOf(svc.bcryptChild())
 
 	userTok, err := login(base, "user2@bench.test")
 	if err != nil {
@@ -211,10 +213,11 @@ func runBench(ctx context.Context, o options) error {
 
 	// 5. Isolation: /auth/me p99 at a fixed rate, alone and under a login flood, with the
 	// service in the harness's session (and Redis too, where `just bench` started it so: one
-	// scheduling group). Scenario 7 repeats it with the service in a session of its own.
+	// scheduling group) and bcrypt in the service's child process (the default). Scenario 7
+	// repeats login and isolation with bcrypt on the service's own threads.
 	step("isolation")
-	r.Iso = isolation(meSvc, loginT, o, r.CPUs, "shared session")
-	r.Iso.Groups = schedGroups(ctx, svc.cmd.Process.Pid, o.db, o.redis)
+	r.Iso = isolation(meSvc, loginT, o, r.CPUs, "bcrypt in the child process")
+	r.Iso.Groups = schedGroups(ctx, svc, o.db, o.redis)
 
 	// 6. A million users: pages and counts, at a gentle fixed rate so each figure is a latency.
 	step("million")
@@ -236,18 +239,21 @@ func runBench(ctx context.Context, o options) error {
 		return err
 	}
 	_, r.PeakRSS = svc.rss()
+	_, r.ChildPeakRSS = rssOf(svc.bcryptChild())
 
-	// 7. Isolation again, the service restarted in a session (so a scheduling group) of its own.
-	step("isolation, own session")
+	// 7. The other choice, BCRYPT_PROCESS=false: bcrypt on low-priority threads of the
+	// service, which is restarted so (same session as before): login and isolation again.
+	step("bcrypt on the service's threads")
 	svc.stop()
-	if svc, err = start(env, true, o.bin, "serve"); err != nil {
+	if svc, err = start(append(slices.Clone(env), "BCRYPT_PROCESS=false"), o.bin, "serve"); err != nil {
 		return err
 	}
 	if _, err = waitFor(ready, time.Now(), 30*time.Second); err != nil {
 		return err
 	}
-	r.IsoOwn = isolation(meSvc, loginT, o, r.CPUs, "own session")
-	r.IsoOwn.Groups = schedGroups(ctx, svc.cmd.Process.Pid, o.db, o.redis)
+	r.LoginThreads = closedLoop("POST /auth/login, BCRYPT_PROCESS=false", loginT, uint64(2*r.CPUs), 4*o.step)
+	r.IsoThreads = isolation(meSvc, loginT, o, r.CPUs, "bcrypt on the service's threads")
+	r.IsoThreads.Groups = schedGroups(ctx, svc, o.db, o.redis)
 	svc.stop()
 
 	// 8. Bulk writes and `users import`, in scratch databases (app/bench/import.go).
