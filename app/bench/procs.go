@@ -66,6 +66,22 @@ func (p *proc) bcryptChild() int {
 	return 0
 }
 
+// anonOf returns pid's private (anonymous) resident memory in MiB, 0 for no such process: what
+// the bcrypt child adds, its code pages being the service's binary, shared with it.
+func anonOf(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "RssAnon:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
 // rssOf returns pid's resident set size now and at its peak in MiB (0, 0 for no such process).
 func rssOf(pid int) (now, peak float64) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
