@@ -10,9 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/example/authapi/config"
 	"github.com/example/authapi/models"
-	"golang.org/x/crypto/bcrypt"
 )
 
 func (cli CLI) serve(ctx context.Context, cfg config.Config) error {

@@ -72,7 +72,7 @@ var errChildLost = errors.New("bcrypt child process lost")
 
 // Generate returns the bcrypt hash of password at cost.
 func (p *BcryptProcess) Generate(password []byte, cost int) ([]byte, error) {
-	r, err := p.call(bcryptOpGenerate, byte(cost), password, nil)
+	r, err := p.call(bcryptOpGenerate, cost, password, nil)
 	if err != nil {
 		var hash []byte
 		onLowPriorityThread(func() {
@@ -125,8 +125,13 @@ func (p *BcryptProcess) Close() {
 	}
 }
 
-// call sends one operation to the child (starting it if needed) and waits for the answer.
-func (p *BcryptProcess) call(op, cost byte, password, hash []byte) (bcryptReply, error) {
+// call sends one operation to the child (starting it if needed) and waits for the answer. A
+// field too large for a frame (only with BODY_LIMIT_BYTES raised above 1 MiB) is computed in
+// this process instead: the child treats an oversized frame as a broken pipe and exits.
+func (p *BcryptProcess) call(op byte, cost int, password, hash []byte) (bcryptReply, error) {
+	if len(password) > maxBcryptField || len(hash) > maxBcryptField || cost < 0 || cost > bcrypt.MaxCost {
+		return bcryptReply{}, errChildLost
+	}
 	c, id, err := p.running()
 	if err != nil {
 		return bcryptReply{}, err
@@ -204,7 +209,9 @@ type bcryptChild struct {
 }
 
 func startBcryptChild(o BcryptProcessOptions) (*bcryptChild, error) {
-	cmd := exec.Command(o.Path, o.Args...)
+	// The child lives as long as the BcryptProcess, not a request: no context ends it; Close
+	// (stdin closed) does. The path is the service's own binary (os.Executable).
+	cmd := exec.Command(o.Path, o.Args...) //nolint:gosec,noctx // see above
 	cmd.Env = o.Env
 	if cmd.Env == nil {
 		cmd.Env = []string{}
@@ -254,7 +261,7 @@ func (c *bcryptChild) unregister(id uint64) {
 	c.mu.Unlock()
 }
 
-func (c *bcryptChild) send(id uint64, op, cost byte, password, hash []byte) error {
+func (c *bcryptChild) send(id uint64, op byte, cost int, password, hash []byte) error {
 	frame := appendBcryptRequest(nil, id, op, cost, password, hash)
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
@@ -282,7 +289,7 @@ func (c *bcryptChild) read(stdout io.Reader) {
 	}
 	waitErr := c.cmd.Wait()
 	c.mu.Lock()
-	c.err = fmt.Errorf("%w (wait: %v)", err, waitErr)
+	c.err = fmt.Errorf("%w (wait: %w)", err, waitErr)
 	close(c.gone)
 	c.mu.Unlock()
 }
@@ -320,12 +327,13 @@ func (r bcryptReply) err() error {
 	return errors.New(string(r.data))
 }
 
-func appendBcryptRequest(b []byte, id uint64, op, cost byte, password, hash []byte) []byte {
+// appendBcryptRequest appends a request frame; call has bounded cost and both lengths.
+func appendBcryptRequest(b []byte, id uint64, op byte, cost int, password, hash []byte) []byte {
 	b = binary.LittleEndian.AppendUint64(b, id)
-	b = append(b, op, cost)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(password)))
+	b = append(b, op, byte(cost))                                  //nolint:gosec // 0..bcrypt.MaxCost
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(password))) //nolint:gosec // ≤ maxBcryptField
 	b = append(b, password...)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(hash)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(hash))) //nolint:gosec // ≤ maxBcryptField
 	return append(b, hash...)
 }
 
@@ -386,7 +394,7 @@ func ServeBcrypt(in io.Reader, out io.Writer, nice int) error {
 			reply := computeBcrypt(op, cost, password, hash)
 			frame := binary.LittleEndian.AppendUint64(nil, id)
 			frame = append(frame, reply.status)
-			frame = binary.LittleEndian.AppendUint32(frame, uint32(len(reply.data)))
+			frame = binary.LittleEndian.AppendUint32(frame, uint32(len(reply.data))) //nolint:gosec // a hash or an error message
 			frame = append(frame, reply.data...)
 			writeMu.Lock()
 			defer writeMu.Unlock()

@@ -129,7 +129,7 @@ func TestBcryptProcessConcurrentAnswersMatch(t *testing.T) {
 			for j, h := range hashes {
 				err := p.Compare(h, fmt.Appendf(nil, "password-%d", i))
 				if (i == j) != (err == nil) {
-					errs <- fmt.Errorf("password %d against hash %d: %v", i, j, err)
+					errs <- fmt.Errorf("password %d against hash %d: %w", i, j, err)
 				}
 			}
 		}()
@@ -223,4 +223,22 @@ func getsid(pid int) (int, error) {
 		return 0, fmt.Errorf("short stat %q", raw)
 	}
 	return strconv.Atoi(f[3])
+}
+
+// A field too large for a frame (possible only with BODY_LIMIT_BYTES above 1 MiB) is computed
+// here: sent, it would make the child exit on every such login.
+func TestBcryptProcessOversizedPasswordStaysHere(t *testing.T) {
+	p, events := newTestBcryptProcess(t, os.Args[0])
+	hash, err := p.Generate([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := p.Pid()
+	huge := make([]byte, maxBcryptField+1)
+	if err := p.Compare(hash, huge); !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+		t.Fatalf("oversized password: %v, want a mismatch", err)
+	}
+	if err := p.Compare(hash, []byte("pw")); err != nil || p.Pid() != pid || events.String() != BcryptChildStarted {
+		t.Fatalf("after it: %v, pid %d (was %d), events %q: want the same child, still answering", err, p.Pid(), pid, events)
+	}
 }
