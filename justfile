@@ -142,7 +142,7 @@ down:
     docker compose -f docker/compose.yaml down
 
 # Benchmark: build, private Postgres+Redis, seed 1,000,000 users, run every scenario, write
-# app/bench/results/report.md and chart.svg. About 7 minutes on 2 cores, plus the import scenario. The /auth/me load is
+# app/bench/results/report.md and chart.svg. About 7½ minutes on 2 cores. The /auth/me load is
 # driven by wrk (installed here with apt-get if missing). Redis stays in this session, so in
 # the service's scheduling group; login and isolation are measured with bcrypt in the service's
 # child process (the default) and again on its own threads (BCRYPT_PROCESS=false).
