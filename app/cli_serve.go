@@ -60,8 +60,15 @@ func (a *App) startBcryptProcess() (stop func()) {
 		a.logger.Warn("bcrypt child process unavailable: hashing in this process", "err", err)
 		return nil
 	}
+	// /proc/self/exe is the binary this process runs even after a deploy replaced or removed
+	// the file at exe, so a child started later (after one died) never speaks another version's
+	// protocol; exe stays its name in ps.
+	path := exe
+	if _, err := os.Stat("/proc/self/exe"); err == nil {
+		path = "/proc/self/exe"
+	}
 	p := models.NewBcryptProcess(models.BcryptProcessOptions{
-		Path: exe, Args: []string{bcryptWorkerCommand, strconv.Itoa(nice)}, Nice: nice,
+		Path: path, Name: exe, Args: []string{bcryptWorkerCommand, strconv.Itoa(nice)}, Nice: nice,
 		OnEvent: func(event string, pid int, err error) {
 			level := slog.LevelInfo
 			if err != nil {

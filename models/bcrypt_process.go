@@ -45,6 +45,8 @@ type BcryptProcessOptions struct {
 	// (`authapi bcrypt-worker`).
 	Path string
 	Args []string
+	// Name is the child's argv[0] (what ps shows); empty means Path.
+	Name string
 	// Env is the child's whole environment: it needs none of the service's settings or
 	// secrets, so by default it gets nothing.
 	Env []string
@@ -212,6 +214,9 @@ func startBcryptChild(o BcryptProcessOptions) (*bcryptChild, error) {
 	// The child lives as long as the BcryptProcess, not a request: no context ends it; Close
 	// (stdin closed) does. The path is the service's own binary (os.Executable).
 	cmd := exec.Command(o.Path, o.Args...) //nolint:gosec,noctx // see above
+	if o.Name != "" {
+		cmd.Args[0] = o.Name
+	}
 	cmd.Env = o.Env
 	if cmd.Env == nil {
 		cmd.Env = []string{}
