@@ -70,11 +70,11 @@ func (a *App) startBcryptProcess() (stop func()) {
 	p := models.NewBcryptProcess(models.BcryptProcessOptions{
 		Path: path, Name: exe, Args: []string{bcryptWorkerCommand, strconv.Itoa(nice)}, Nice: nice,
 		OnEvent: func(event string, pid int, err error) {
-			level := slog.LevelInfo
+			level, attrs := slog.LevelInfo, []any{"event", event, "pid", pid}
 			if err != nil {
-				level = slog.LevelWarn
+				level, attrs = slog.LevelWarn, append(attrs, "err", err)
 			}
-			a.logger.Log(context.Background(), level, "bcrypt child process", "event", event, "pid", pid, "err", err)
+			a.logger.Log(context.Background(), level, "bcrypt child process", attrs...)
 			a.metrics.BcryptChildEvent(event)
 		},
 	})
