@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -22,15 +23,52 @@ import (
 // The process-level fault tests run the real binary against a private redis-server that they
 // stop, restart and freeze themselves. This file holds those helpers.
 
-// FreePort returns a loopback TCP port that nothing listens on right now.
+// FreePort returns a loopback TCP port that nothing listens on right now, below the kernel's
+// ephemeral range and never the same twice in one test process. A port the kernel hands out
+// for ":0" comes from the ephemeral range, where the many outgoing connections of parallel
+// tests also get theirs: one of them took a Redis Cluster node's port between this call and
+// the node's bind, and CI failed ("Address already in use").
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("free port: %v", err)
+	low := ephemeralLow()
+	freePorts.mu.Lock()
+	defer freePorts.mu.Unlock()
+	if freePorts.given == nil {
+		freePorts.given = map[int]bool{}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	for range 1000 {
+		port := 10000 + rand.IntN(low-10000) //nolint:gosec // a port number, not a secret
+		if freePorts.given[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		_ = ln.Close()
+		freePorts.given[port] = true
+		return port
+	}
+	tb.Fatal("free port: none found below the ephemeral range")
+	return 0
+}
+
+// freePorts remembers the ports FreePort gave out in this test process.
+var freePorts struct {
+	mu    sync.Mutex
+	given map[int]bool
+}
+
+// ephemeralLow is the start of the kernel's ephemeral port range (32768 by default), above
+// which outgoing connections take their local ports.
+func ephemeralLow() int {
+	raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if f := strings.Fields(string(raw)); err == nil && len(f) == 2 {
+		if low, err := strconv.Atoi(f[0]); err == nil && low > 11000 {
+			return low
+		}
+	}
+	return 32768
 }
 
 // Binary builds the service binary (once per test process: every test of a package shares it,
