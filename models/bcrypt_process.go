@@ -77,10 +77,7 @@ func (p *BcryptProcess) Generate(password []byte, cost int) ([]byte, error) {
 	r, err := p.call(bcryptOpGenerate, cost, password, nil)
 	if err != nil {
 		var hash []byte
-		onLowPriorityThread(func() {
-			_ = lowerThreadPriority(p.opts.Nice)
-			hash, err = bcrypt.GenerateFromPassword(password, cost)
-		})
+		atLowPriority(p.opts.Nice, func() { hash, err = bcrypt.GenerateFromPassword(password, cost) })
 		return hash, err
 	}
 	return r.data, r.err()
@@ -90,10 +87,7 @@ func (p *BcryptProcess) Generate(password []byte, cost int) ([]byte, error) {
 func (p *BcryptProcess) Compare(hash, password []byte) error {
 	r, err := p.call(bcryptOpCompare, 0, password, hash)
 	if err != nil {
-		onLowPriorityThread(func() {
-			_ = lowerThreadPriority(p.opts.Nice)
-			err = bcrypt.CompareHashAndPassword(hash, password)
-		})
+		atLowPriority(p.opts.Nice, func() { err = bcrypt.CompareHashAndPassword(hash, password) })
 		return err
 	}
 	return r.err()
@@ -342,6 +336,14 @@ func appendBcryptRequest(b []byte, id uint64, op byte, cost int, password, hash 
 	return append(b, hash...)
 }
 
+// appendBcryptReply appends a reply frame, the one readBcryptReply reads.
+func appendBcryptReply(b []byte, id uint64, r bcryptReply) []byte {
+	b = binary.LittleEndian.AppendUint64(b, id)
+	b = append(b, r.status)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(r.data))) //nolint:gosec // a hash or an error message
+	return append(b, r.data...)
+}
+
 func readBcryptReply(r *bufio.Reader) (uint64, bcryptReply, error) {
 	var head [13]byte
 	if _, err := io.ReadFull(r, head[:]); err != nil {
@@ -397,10 +399,7 @@ func ServeBcrypt(in io.Reader, out io.Writer, nice int) error {
 		go func() {
 			defer wg.Done()
 			reply := computeBcrypt(op, cost, password, hash)
-			frame := binary.LittleEndian.AppendUint64(nil, id)
-			frame = append(frame, reply.status)
-			frame = binary.LittleEndian.AppendUint32(frame, uint32(len(reply.data))) //nolint:gosec // a hash or an error message
-			frame = append(frame, reply.data...)
+			frame := appendBcryptReply(nil, id, reply)
 			writeMu.Lock()
 			defer writeMu.Unlock()
 			_, _ = out.Write(frame) // a parent that has gone reads nothing more; in ends next

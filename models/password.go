@@ -152,10 +152,15 @@ func (h *Hasher) run(fn func()) {
 		h.onRun(true)
 		defer h.onRun(false)
 	}
+	atLowPriority(h.nice, fn)
+}
+
+// atLowPriority runs fn on a thread of its own at niceness nice (see onLowPriorityThread). A
+// failure to lower it leaves the thread at normal priority: still correct, only less isolated,
+// and CheckThreadPriority has already reported it at start.
+func atLowPriority(nice int, fn func()) {
 	onLowPriorityThread(func() {
-		// A failure leaves this thread at normal priority: still correct, only less isolated,
-		// and CheckThreadPriority has already reported it at start.
-		_ = lowerThreadPriority(h.nice)
+		_ = lowerThreadPriority(nice)
 		fn()
 	})
 }
