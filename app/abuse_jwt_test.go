@@ -45,14 +45,11 @@ func (e *env) validClaims(t *testing.T, userID string) jwt.MapClaims {
 	now := time.Now()
 	jti := uuid.NewString()
 	exp := now.Add(time.Hour)
-	epoch, err := e.tokens.Epoch(context.Background(), userID, time.Hour)
-	if err != nil {
+	sid := uuid.New()
+	if err := e.tokens.Allow(context.Background(), uuid.MustParse(userID), sid, jti, models.RoleUser, exp, exp); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.tokens.Allow(context.Background(), userID, jti, models.RoleUser, epoch, exp); err != nil {
-		t.Fatal(err)
-	}
-	return jwt.MapClaims{"sub": userID, "iss": "auth-api", "iat": now.Unix(), "nbf": now.Unix(), "exp": exp.Unix(), "jti": jti, "role": "user"}
+	return jwt.MapClaims{"sub": userID, "iss": "auth-api", "iat": now.Unix(), "nbf": now.Unix(), "exp": exp.Unix(), "jti": jti, "role": "user", "sid": sid.String()}
 }
 
 func with(c jwt.MapClaims, key string, value any) jwt.MapClaims {
@@ -127,7 +124,7 @@ func TestJWTAttacks(t *testing.T) {
 	}
 	revoked := func() string {
 		c := e.validClaims(t, userID)
-		if err := e.tokens.Revoke(context.Background(), userID, c["jti"].(string)); err != nil {
+		if err := e.tokens.Drop(context.Background(), []uuid.UUID{uuid.MustParse(c["sid"].(string))}); err != nil {
 			t.Fatal(err)
 		}
 		return hs256(c).sign(t)
@@ -166,6 +163,9 @@ func TestJWTAttacks(t *testing.T) {
 		// cannot carry another role or another user: the whitelist binds both.
 		{"ErrRoleRaisedWithSecret", bearer(hs256(with(e.validClaims(t, userID), "role", "admin")).sign(t)), "/users/stats"},
 		{"ErrJtiOfAnotherUser", bearer(hs256(with(e.validClaims(t, userID), "sub", otherID)).sign(t)), ""},
+		{"ErrMissingSid", bearer(hs256(with(e.validClaims(t, userID), "sid", nil)).sign(t)), ""},
+		{"ErrSidNotUUID", bearer(hs256(with(e.validClaims(t, userID), "sid", "../x")).sign(t)), ""},
+		{"ErrJtiMovedToAnotherSession", bearer(hs256(with(e.validClaims(t, userID), "sid", e.validClaims(t, userID)["sid"])).sign(t)), ""},
 		{"ErrDeletedUser", bearer(deletedUserToken()), ""},
 		{"ErrQueryStringOnly", nil, "/auth/me?token=" + realToken + "&access_token=" + realToken + "&jwt=" + realToken},
 		{"ErrKidChoosesKey", bearer(forged{e.validClaims(t, userID), map[string]any{"kid": "attacker"}, jwt.SigningMethodHS256, attackerKey}.sign(t)), ""},

@@ -44,7 +44,12 @@ func TestVerifyFlow(t *testing.T) {
 	if user["email"] != email || user["status"].(map[string]any)["status"] != "active" {
 		t.Fatalf("verify answered %s", resp.Body)
 	}
-	if got := e.statusOf(token); got != "active" {
+	// Verifying ends every session opened before it (account pre-hijacking): the token of the
+	// login made while pending is refused, and a new login sees the account active.
+	if resp := e.client.Get("/auth/me", token); resp.Status != http.StatusUnauthorized {
+		t.Fatalf("a session opened before verification survived it: %d", resp.Status)
+	}
+	if got := e.statusOf(e.login(email, goodPassword)); got != "active" {
 		t.Fatalf("status after verify = %s", got)
 	}
 

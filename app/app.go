@@ -36,10 +36,15 @@ type App struct {
 	db  *bun.DB
 	rdb redis.UniversalClient
 
-	users   *models.BunUserStore
-	tokens  *models.TokenStore
-	hasher  *models.Hasher
-	metrics *middleware.Metrics
+	users  *models.BunUserStore
+	tokens *models.TokenStore
+	// sessions opens, refreshes and ends sessions; reconciler redoes revocations on a Redis
+	// node that lost data, and sweeps recent ones again.
+	sessions   *models.Sessions
+	reconciler *models.Reconciler
+	stopSweep  context.CancelFunc
+	hasher     *models.Hasher
+	metrics    *middleware.Metrics
 	// accounts holds the account lifecycle's writes; mailer delivers its outbox.
 	accounts *models.AccountStore
 	mailer   *mail.Worker
@@ -58,11 +63,12 @@ type App struct {
 // New builds the service from cfg. It opens the pools without connecting, so it succeeds while
 // Postgres or Redis are down; Run waits for them.
 func New(cfg config.Config, logger *slog.Logger) (*App, error) {
-	rdb, err := OpenRedis(cfg.Redis)
+	db := OpenDB(cfg.DB)
+	rdb, reconciler, err := openReconciledRedis(cfg, db, logger)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
-	a := &App{cfg: cfg, logger: logger, db: OpenDB(cfg.DB), rdb: rdb, registry: prometheus.NewRegistry()}
+	a := &App{cfg: cfg, logger: logger, db: db, rdb: rdb, reconciler: reconciler, registry: prometheus.NewRegistry()}
 	a.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -81,6 +87,7 @@ func New(cfg config.Config, logger *slog.Logger) (*App, error) {
 	}
 	a.users = models.NewBunUserStore(a.db, cfg.DB.QueryTimeout)
 	a.tokens = models.NewTokenStore(rdb, cfg.Redis.Timeout)
+	a.sessions = NewSessions(cfg, a.db, a.tokens)
 	a.accounts = models.NewAccountStore(a.db, cfg.DB.QueryTimeout)
 	if a.mailer, err = a.newMailWorker(); err != nil {
 		return nil, err
@@ -215,6 +222,9 @@ func (a *App) Prepare(ctx context.Context) error {
 	a.schemaReady.Store(true)
 	a.logger.Info("schema ready")
 	a.mailer.Start()
+	sweepCtx, stop := context.WithCancel(context.Background())
+	a.stopSweep = stop
+	go a.sweepRevocations(sweepCtx)
 	return nil
 }
 
@@ -261,5 +271,10 @@ func (a *App) Shutdown() error {
 // Postgres.
 func (a *App) Close() error {
 	a.mailer.Stop()
+	a.prepareMu.Lock()
+	if a.stopSweep != nil {
+		a.stopSweep()
+	}
+	a.prepareMu.Unlock()
 	return errors.Join(a.rdb.Close(), a.db.Close())
 }

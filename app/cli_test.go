@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/example/authapi/app"
 	"github.com/example/authapi/app/apptest"
@@ -65,13 +64,7 @@ func TestCLI(t *testing.T) {
 	}
 	// A live token of that user in the whitelist, to see suspension revoke it.
 	userID := mustUser(t, svc.Users, email).ID.String()
-	epoch, err := svc.Tokens.Epoch(context.Background(), userID, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Tokens.Allow(context.Background(), userID, "cli-test-jti-"+email, models.RoleUser, epoch, time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	sessionKey := models.SessionKey(svc.MintSession(t, userID).SessionID.String())
 
 	t.Run("Promote", func(t *testing.T) {
 		code, out := runCLI(t, "users", "promote", strings.ToUpper(email), "--role", "admin")
@@ -85,7 +78,7 @@ func TestCLI(t *testing.T) {
 		if code != 0 || u.Status != models.StatusSuspended || *u.SuspensionReason != "abuse" || u.SuspendedUntil.Year() != 2099 {
 			t.Fatalf("%d %s %+v", code, out, u)
 		}
-		if live, _ := svc.Tokens.Check(context.Background(), userID, "cli-test-jti-"+email, models.RoleUser); live || !strings.Contains(out, "revoked every token (1 live token(s) deleted)") {
+		if n, _ := svc.Redis.Exists(context.Background(), sessionKey).Result(); n != 0 || !strings.Contains(out, "revoked every token (1 session(s))") {
 			t.Fatalf("token still live after suspension: %s", out)
 		}
 	})

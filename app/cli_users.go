@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -32,12 +33,13 @@ func (cli CLI) users(ctx context.Context, cfg config.Config, args []string) erro
 
 	db := OpenDB(cfg.DB)
 	defer db.Close()
-	rdb, err := OpenRedis(cfg.Redis)
+	rdb, _, err := openReconciledRedis(cfg, db, slog.New(slog.NewTextHandler(cli.Stderr, nil)))
 	if err != nil {
 		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	defer rdb.Close()
-	accounts := models.NewAccounts(models.NewBunUserStore(db, cfg.DB.QueryTimeout), models.NewTokenStore(rdb, cfg.Redis.Timeout))
+	sessions := NewSessions(cfg, db, models.NewTokenStore(rdb, cfg.Redis.Timeout))
+	accounts := models.NewAccounts(models.NewBunUserStore(db, cfg.DB.QueryTimeout), sessions)
 
 	var out models.Outcome
 	switch sub {
@@ -80,7 +82,7 @@ func report(w io.Writer, sub string, out models.Outcome, err error) error {
 		return err
 	}
 	if out.Revoked {
-		fmt.Fprintf(w, "revoked every token (%d live token(s) deleted)\n", out.Deleted)
+		fmt.Fprintf(w, "revoked every token (%d session(s))\n", out.Sessions)
 	}
 	return nil
 }

@@ -39,13 +39,16 @@ func OpenDB(cfg config.DB) *bun.DB {
 // a single node (redis://host:port/db) or the older URL forms of a Cluster
 // (redis://host1:port?addr=host2:port) and of Sentinel (redis://s1:26379?master_name=m&addr=…).
 // Every call is bounded by timeout, so a dead Redis turns into a fast 503.
-func OpenRedis(cfg config.Redis) (redis.UniversalClient, error) {
+//
+// onConnect (may be nil) runs on every new connection before its first command: the service
+// passes models.Reconciler.OnConnect.
+func OpenRedis(cfg config.Redis, onConnect func(context.Context, *redis.Conn) error) (redis.UniversalClient, error) {
 	switch {
 	case len(cfg.ClusterAddrs) > 0:
-		return newCluster(&redis.ClusterOptions{Addrs: cfg.ClusterAddrs, Password: cfg.Password}, cfg.Timeout), nil
+		return newCluster(&redis.ClusterOptions{Addrs: cfg.ClusterAddrs, Password: cfg.Password, OnConnect: onConnect}, cfg.Timeout), nil
 	case len(cfg.SentinelAddrs) > 0:
 		return newFailover(&redis.FailoverOptions{
-			MasterName: cfg.SentinelMaster, SentinelAddrs: cfg.SentinelAddrs, Password: cfg.Password,
+			MasterName: cfg.SentinelMaster, SentinelAddrs: cfg.SentinelAddrs, Password: cfg.Password, OnConnect: onConnect,
 		}, cfg.Timeout), nil
 	}
 	u, err := url.Parse(cfg.URL)
@@ -59,12 +62,14 @@ func OpenRedis(cfg config.Redis) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL (sentinel): %s", redactErr(err))
 		}
+		opts.OnConnect = onConnect
 		return newFailover(opts, cfg.Timeout), nil
 	case len(q["addr"]) > 0:
 		opts, err := redis.ParseClusterURL(cfg.URL)
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL (cluster): %s", redactErr(err))
 		}
+		opts.OnConnect = onConnect
 		return newCluster(opts, cfg.Timeout), nil
 	}
 	opts, err := redis.ParseURL(cfg.URL)
@@ -76,6 +81,7 @@ func OpenRedis(cfg config.Redis) (redis.UniversalClient, error) {
 	}
 	bound(cfg.Timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout, &opts.ContextTimeoutEnabled)
 	opts.MaxRetries = 1
+	opts.OnConnect = onConnect
 	return redis.NewClient(opts), nil
 }
 

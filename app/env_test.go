@@ -25,6 +25,9 @@ type env struct {
 	rdb    redis.UniversalClient
 	users  *models.BunUserStore
 	tokens *models.TokenStore
+	// sessions and handles are the test's own, over the App's Postgres and Redis.
+	sessions *models.Sessions
+	handles  apptest.Handles
 }
 
 // newEnv returns an env over a ready App on a fresh database.
@@ -38,6 +41,7 @@ func envOf(t *testing.T, s *apptest.Env) *env {
 	return &env{
 		t: t, app: s.App, client: apptest.NewClient(t, s.App.Public()), admin: apptest.NewAdminClient(t, s.App.Admin()),
 		db: s.DB, rdb: s.Redis, users: s.Users, tokens: s.Tokens,
+		sessions: s.Sessions, handles: s.Handles,
 	}
 }
 

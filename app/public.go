@@ -124,14 +124,11 @@ func (a *App) newPublicApp() *fiber.App {
 		Addr:        models.LimitRule{Max: limits.AddrMax, Window: limits.AddrWindow},
 	}, a.cfg.Redis.Timeout)
 	routes.RegisterAuth(f, &routes.Auth{
-		Users:   a.users,
-		Tokens:  a.tokens,
-		Hasher:  a.hasher,
-		Limiter: limiter,
-		Issuer: models.NewIssuer(models.IssuerOptions{
-			Secret: a.cfg.JWT.Secret, Issuer: a.cfg.JWT.Issuer, Expiry: a.cfg.JWT.Expiry(),
-		}, time.Now),
-		Events: a.metrics.AuthEvent,
+		Users:    a.users,
+		Sessions: a.sessions,
+		Hasher:   a.hasher,
+		Limiter:  limiter,
+		Events:   a.metrics.AuthEvent,
 		// Not c.IP(): Fiber takes the left-most X-Forwarded-For entry, which the client writes.
 		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 		Accounts:   a.accounts,
@@ -144,7 +141,7 @@ func (a *App) newPublicApp() *fiber.App {
 	routes.RegisterAccount(f, &routes.Account{
 		Users:    a.users,
 		Accounts: a.accounts,
-		Tokens:   a.tokens,
+		Sessions: a.sessions,
 		Hasher:   a.hasher,
 		Limiter:  limiter,
 		Requests: models.NewMailRequestLimiter(a.rdb, models.MailRequestLimits{
@@ -154,6 +151,7 @@ func (a *App) newPublicApp() *fiber.App {
 		Events:     a.metrics.AuthEvent,
 		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 	}, auth)
+	routes.RegisterSessions(f, &routes.Sessions{Sessions: a.sessions, Users: a.users, Events: a.metrics.AuthEvent}, auth)
 	routes.RegisterUsers(f, &routes.Users{
 		Store:         a.users,
 		Hasher:        a.hasher,

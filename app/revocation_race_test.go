@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/example/authapi/app/apptest"
 	"github.com/example/authapi/models"
 )
@@ -29,7 +27,7 @@ const (
 func newRaceEnv(t *testing.T) (*env, *models.Accounts) {
 	t.Helper()
 	e := newEnv(t, map[string]string{"BCRYPT_COST": raceCost, "BCRYPT_CONCURRENCY": strconv.Itoa(raceLogins)})
-	return e, models.NewAccounts(e.users, e.tokens)
+	return e, models.NewAccounts(e.users, e.sessions)
 }
 
 // loginTime is how long one login of email takes here and now, the range of the random pauses.
@@ -87,6 +85,7 @@ func (e *env) raceRound(t *testing.T, round int, email string, span time.Duratio
 		case http.StatusOK:
 			tokens = append(tokens, r.token)
 		case http.StatusForbidden: // saw the suspension
+		case http.StatusUnauthorized: // saw a revocation of all sessions land during its bcrypt
 		default:
 			t.Fatalf("round %d: login answered %d", round, r.status)
 		}
@@ -207,16 +206,9 @@ func TestRevocationRaceLogoutAll(t *testing.T) {
 	requireRace(t, races)
 }
 
-// mint issues and whitelists a token for userID as login does, without its bcrypt: the tests
-// need a caller for logout-all, not another login.
+// mint opens a session for userID as login does, without its bcrypt: the tests need a caller
+// for logout-all, not another login.
 func (e *env) mint(t *testing.T, userID string) string {
 	t.Helper()
-	ctx := context.Background()
-	issuer := models.NewIssuer(models.IssuerOptions{Secret: []byte(apptest.Secret), Issuer: "auth-api", Expiry: time.Hour}, time.Now)
-	token, claims, err := issuer.Issue(uuid.MustParse(userID), models.RoleUser)
-	apptest.Must(t, err, "issue")
-	epoch, err := e.tokens.Epoch(ctx, userID, time.Hour)
-	apptest.Must(t, err, "epoch")
-	apptest.Must(t, e.tokens.Allow(ctx, userID, claims.ID, models.RoleUser, epoch, claims.ExpiresAt.Time), "allow")
-	return token
+	return e.handles.MintSession(t, userID).AccessToken
 }

@@ -8,13 +8,15 @@ import (
 
 // Config is the whole configuration of the service, grouped by concern.
 type Config struct {
-	HTTP   HTTP
-	Admin  Admin
-	DB     DB
-	Redis  Redis
-	JWT    JWT
-	Limits Limits
-	Login  Login
+	HTTP  HTTP
+	Admin Admin
+	DB    DB
+	Redis Redis
+	JWT   JWT
+	// Sessions holds the session lifetimes and limits.
+	Sessions Sessions
+	Limits   Limits
+	Login    Login
 	// Register holds the per-address registration limit.
 	Register Register
 	Log      Log
@@ -86,15 +88,38 @@ type Redis struct {
 
 // JWT configures token signing and checking.
 type JWT struct {
-	Secret      []byte
+	Secret []byte
+	// ExpiryHours is JWT_EXPIRY_HOURS, the older spelling of AccessTTL (0: unset).
 	ExpiryHours int
-	Issuer      string
+	// AccessTTL is ACCESS_TOKEN_TTL (0: unset).
+	AccessTTL time.Duration
+	Issuer    string
 	// Leeway is the clock skew tolerated on nbf (at most 30 s, per the contract).
 	Leeway time.Duration
 }
 
-// Expiry is the lifetime of a token.
-func (j JWT) Expiry() time.Duration { return time.Duration(j.ExpiryHours) * time.Hour }
+// DefaultAccessTTL is the access token lifetime when neither ACCESS_TOKEN_TTL nor
+// JWT_EXPIRY_HOURS is set: a client that never refreshes works as before sessions.
+const DefaultAccessTTL = 24 * time.Hour
+
+// Expiry is the lifetime of an access token.
+func (j JWT) Expiry() time.Duration {
+	switch {
+	case j.AccessTTL > 0:
+		return j.AccessTTL
+	case j.ExpiryHours > 0:
+		return time.Duration(j.ExpiryHours) * time.Hour
+	}
+	return DefaultAccessTTL
+}
+
+// Sessions configures sessions and refresh tokens.
+type Sessions struct {
+	IdleTimeout   time.Duration
+	MaxAge        time.Duration
+	ReuseInterval time.Duration
+	MaxPerUser    int
+}
 
 // Limits holds request-shaping and work-bounding limits.
 type Limits struct {

@@ -50,8 +50,34 @@ var Settings = []Setting{
 		c.JWT.Secret = []byte(raw)
 		return nil
 	}},
-	{"JWT_EXPIRY_HOURS", "24", "token lifetime in hours", func(c *Config, raw string) (err error) {
+	{"JWT_EXPIRY_HOURS", "", "older spelling of ACCESS_TOKEN_TTL in whole hours (setting both is an error)", func(c *Config, raw string) (err error) {
+		if raw == "" {
+			return nil
+		}
 		c.JWT.ExpiryHours, err = parseInt(raw, 1, 24*366)
+		return err
+	}},
+	{"ACCESS_TOKEN_TTL", "", "access token lifetime (unset: JWT_EXPIRY_HOURS, else 24h)", func(c *Config, raw string) (err error) {
+		if raw == "" {
+			return nil
+		}
+		c.JWT.AccessTTL, err = parseDuration(raw, time.Second, 366*24*time.Hour)
+		return err
+	}},
+	{"SESSION_IDLE_TIMEOUT", "720h", "a session not refreshed for this long ends", func(c *Config, raw string) (err error) {
+		c.Sessions.IdleTimeout, err = parseDuration(raw, time.Second, 10*366*24*time.Hour)
+		return err
+	}},
+	{"SESSION_MAX_AGE", "2160h", "no refresh carries a session past this age", func(c *Config, raw string) (err error) {
+		c.Sessions.MaxAge, err = parseDuration(raw, time.Second, 10*366*24*time.Hour)
+		return err
+	}},
+	{"REFRESH_REUSE_INTERVAL", "10s", "a spent refresh token presented again within this gets the same pair; later it revokes the session", func(c *Config, raw string) (err error) {
+		c.Sessions.ReuseInterval, err = parseDuration(raw, 0, time.Hour)
+		return err
+	}},
+	{"MAX_SESSIONS_PER_USER", "100", "live sessions per user; a login past it ends the least recently used", func(c *Config, raw string) (err error) {
+		c.Sessions.MaxPerUser, err = parseInt(raw, 1, 100000)
 		return err
 	}},
 	{"JWT_ISSUER", "auth-api", "iss claim written and required", func(c *Config, raw string) error {

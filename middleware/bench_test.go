@@ -28,7 +28,7 @@ var benchOpts = middleware.JWTOptions{
 
 func benchToken(b *testing.B) string {
 	b.Helper()
-	tok, _, err := models.NewIssuer(models.IssuerOptions{Secret: benchOpts.Secret, Issuer: benchOpts.Issuer, Expiry: time.Hour}, time.Now).Issue(uuid.New(), models.RoleUser)
+	tok, _, err := models.NewIssuer(models.IssuerOptions{Secret: benchOpts.Secret, Issuer: benchOpts.Issuer, Expiry: time.Hour}, time.Now).Issue(uuid.New(), models.RoleUser, uuid.New(), []string{"pwd"})
 	if err != nil {
 		b.Fatal(err)
 	}

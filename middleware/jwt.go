@@ -24,7 +24,9 @@ type JWTOptions struct {
 type Principal struct {
 	UserID    uuid.UUID
 	TokenID   string
+	SessionID string
 	Role      models.Role
+	AMR       []string
 	ExpiresAt time.Time
 }
 
@@ -80,7 +82,9 @@ func JWT(opts JWTOptions, rejected TokenRejected) fiber.Handler {
 			c.Locals(principalKey, &Principal{
 				UserID:    userID,
 				TokenID:   claims.ID,
+				SessionID: claims.SessionID,
 				Role:      claims.Role,
+				AMR:       claims.AMR,
 				ExpiresAt: claims.ExpiresAt.Time,
 			})
 			return c.Next()
@@ -88,8 +92,8 @@ func JWT(opts JWTOptions, rejected TokenRejected) fiber.Handler {
 	})
 }
 
-// Whitelist lets the request through only while its token is live in Redis: whitelisted and
-// bound to its user's current revocation epoch (models.TokenStore.Check, one round trip). It
+// Whitelist lets the request through only while its token is live in Redis: whitelisted, and
+// its session live (models.TokenStore.Check, one round trip). It
 // runs after JWT. A Redis failure is a 503: the check fails closed.
 func Whitelist(tokens *models.TokenStore, rejected TokenRejected) fiber.Handler {
 	return func(c *fiber.Ctx) error {
@@ -97,7 +101,7 @@ func Whitelist(tokens *models.TokenStore, rejected TokenRejected) fiber.Handler 
 		if p == nil {
 			return models.Errorf(models.CodeUnauthorized, "missing bearer token")
 		}
-		live, err := tokens.Check(c.UserContext(), p.UserID.String(), p.TokenID, p.Role)
+		live, err := tokens.Check(c.UserContext(), p.UserID.String(), p.SessionID, p.TokenID, p.Role)
 		if err != nil {
 			return err
 		}

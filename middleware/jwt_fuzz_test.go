@@ -45,7 +45,7 @@ func strictlyValid(header string) bool {
 func FuzzTokenCheck(f *testing.F) {
 	opts := middleware.JWTOptions{Secret: []byte(fuzzSecret), Issuer: "auth-api", Leeway: 5 * time.Second}
 	issuer := models.NewIssuer(models.IssuerOptions{Secret: opts.Secret, Issuer: opts.Issuer, Expiry: time.Hour}, time.Now)
-	valid, _, err := issuer.Issue(uuid.New(), models.RoleUser)
+	valid, _, err := issuer.Issue(uuid.New(), models.RoleUser, uuid.New(), []string{"pwd"})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -79,8 +79,13 @@ func (s *AccountStore) RequestMail(ctx context.Context, kind MailKind, email str
 func (s *AccountStore) Verify(ctx context.Context, tokenHash []byte) (*User, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	return s.VerifyIn(ctx, s.db, tokenHash)
+}
+
+// VerifyIn is Verify inside db (a transaction that also ends the user's sessions).
+func (s *AccountStore) VerifyIn(ctx context.Context, db bun.IDB, tokenHash []byte) (*User, error) {
 	u := new(User)
-	err := s.db.NewRaw(`
+	err := db.NewRaw(`
 		WITH t AS (`+spendToken+`)
 		UPDATE users u
 		   SET `+markVerified+`
@@ -108,8 +113,13 @@ func (s *AccountStore) ResetTokenUser(ctx context.Context, tokenHash []byte) (uu
 func (s *AccountStore) ResetPassword(ctx context.Context, tokenHash []byte, passwordHash string) (*User, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	return s.ResetPasswordIn(ctx, s.db, tokenHash, passwordHash)
+}
+
+// ResetPasswordIn is ResetPassword inside db (a transaction that also ends the user's sessions).
+func (s *AccountStore) ResetPasswordIn(ctx context.Context, db bun.IDB, tokenHash []byte, passwordHash string) (*User, error) {
 	u := new(User)
-	err := s.db.NewRaw(`
+	err := db.NewRaw(`
 		WITH t AS (`+spendToken+`),
 		others AS (
 			UPDATE mail_tokens m SET used_at = clock_timestamp()
@@ -121,21 +131,30 @@ func (s *AccountStore) ResetPassword(ctx context.Context, tokenHash []byte, pass
 	return u, tokenError(err)
 }
 
-// SetPassword replaces the password of userID and kills its live reset tokens: a reset link
-// mailed before the change must not undo it.
-func (s *AccountStore) SetPassword(ctx context.Context, userID uuid.UUID, passwordHash string) error {
+// SetPassword replaces the password of userID, if its hash is still oldHash, and kills its live
+// reset tokens: a reset link mailed before the change must not undo it. A hash changed
+// meanwhile (a reset that raced the change) is CodeUnauthorized and changes nothing: the
+// caller proved the old password, which is no longer the account's.
+func (s *AccountStore) SetPassword(ctx context.Context, userID uuid.UUID, oldHash, passwordHash string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	res, err := s.db.NewRaw(`
+	return s.SetPasswordIn(ctx, s.db, userID, oldHash, passwordHash)
+}
+
+// SetPasswordIn is SetPassword inside db (a transaction that also ends the user's sessions).
+func (s *AccountStore) SetPasswordIn(ctx context.Context, db bun.IDB, userID uuid.UUID, oldHash, passwordHash string) error {
+	res, err := db.NewRaw(`
 		WITH revoked AS (
 			UPDATE mail_tokens SET used_at = clock_timestamp()
-			 WHERE user_id = ? AND kind = 'reset' AND used_at IS NULL)
-		UPDATE users SET password_hash = ? WHERE id = ?`, userID, passwordHash, userID).Exec(ctx)
+			 WHERE user_id = ? AND kind = 'reset' AND used_at IS NULL
+			   AND EXISTS (SELECT 1 FROM users WHERE id = ? AND password_hash = ?))
+		UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?`,
+		userID, userID, oldHash, passwordHash, userID, oldHash).Exec(ctx)
 	if err != nil {
 		return dbError(err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return Errorf(CodeUnauthorized, "user no longer exists")
+		return Errorf(CodeUnauthorized, "current password is incorrect")
 	}
 	return nil
 }

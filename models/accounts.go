@@ -4,47 +4,66 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Accounts applies the administration of accounts together with the rule that comes with it:
-// a suspension or a demotion revokes every token of the user, since tokens carry the role and
-// a suspended user must hold none. The change is saved in Postgres first and the tokens are
-// revoked after, which is the order the token design relies on (doc.go).
+// a suspension ends every session of the user, and a demotion refuses every access token of
+// the user (tokens carry the role; the sessions stay, and their next refresh carries the new
+// role). The change is saved in Postgres first and Redis is told after; both revocations are
+// recorded in Postgres, so they survive Redis losing data (doc.go).
 type Accounts struct {
-	users  UserStore
-	tokens *TokenStore
+	users    UserStore
+	sessions *Sessions
 }
 
-// NewAccounts returns the service over users and tokens.
-func NewAccounts(users UserStore, tokens *TokenStore) *Accounts {
-	return &Accounts{users: users, tokens: tokens}
+// NewAccounts returns the service over users and sessions.
+func NewAccounts(users UserStore, sessions *Sessions) *Accounts {
+	return &Accounts{users: users, sessions: sessions}
 }
 
 // Outcome is what an administration command did: the user as saved, and whether and how many
-// whitelisted tokens it revoked.
+// sessions it revoked.
 type Outcome struct {
 	User    *User
 	Revoked bool
-	// Deleted counts the whitelist keys deleted; every token is refused whatever it says.
-	Deleted int
+	// Sessions counts the sessions ended (suspension) or whose access tokens were refused
+	// (demotion).
+	Sessions int
 }
 
-// SetRole gives the user with email the role; any role but admin revokes the user's tokens.
+// SetRole gives the user with email the role; any role but admin refuses the user's tokens.
 func (a *Accounts) SetRole(ctx context.Context, email string, role Role) (Outcome, error) {
 	user, err := a.users.SetRole(ctx, email, role)
 	if err != nil {
 		return Outcome{}, err
 	}
-	return a.revokeIf(ctx, user, role != RoleAdmin, "role change")
+	out := Outcome{User: user}
+	if role == RoleAdmin {
+		return out, nil
+	}
+	n, err := a.sessions.RevokeAccess(ctx, user.ID)
+	if err != nil {
+		return out, fmt.Errorf("role change saved, but the user's tokens could not be revoked (run the command again): %w", err)
+	}
+	out.Revoked, out.Sessions = true, n
+	return out, nil
 }
 
-// Suspend suspends the user with email (reason and until may be nil) and revokes its tokens.
+// Suspend suspends the user with email (reason and until may be nil) and ends its sessions.
 func (a *Accounts) Suspend(ctx context.Context, email string, reason *string, until *time.Time) (Outcome, error) {
 	user, err := a.users.Suspend(ctx, email, reason, until)
 	if err != nil {
 		return Outcome{}, err
 	}
-	return a.revokeIf(ctx, user, true, "suspension")
+	out := Outcome{User: user}
+	n, err := a.sessions.RevokeAll(ctx, user.ID, uuid.Nil, EndSuspended)
+	if err != nil {
+		return out, fmt.Errorf("suspension saved, but the user's sessions could not be ended (run the command again): %w", err)
+	}
+	out.Revoked, out.Sessions = true, n
+	return out, nil
 }
 
 // Activate lifts a suspension; it revokes nothing.
@@ -54,17 +73,4 @@ func (a *Accounts) Activate(ctx context.Context, email string) (Outcome, error) 
 		return Outcome{}, err
 	}
 	return Outcome{User: user}, nil
-}
-
-func (a *Accounts) revokeIf(ctx context.Context, user *User, revoke bool, what string) (Outcome, error) {
-	out := Outcome{User: user}
-	if !revoke {
-		return out, nil
-	}
-	n, err := a.tokens.RevokeAll(ctx, user.ID.String())
-	if err != nil {
-		return out, fmt.Errorf("%s saved, but the user's tokens could not be revoked (run the command again): %w", what, err)
-	}
-	out.Revoked, out.Deleted = true, n
-	return out, nil
 }

@@ -19,7 +19,7 @@ import (
 // locked out by retrying through a failover.
 func TestLoginLimiterClusterNodeDown(t *testing.T) {
 	c := apptest.StartCluster(t)
-	rdb, err := app.OpenRedis(config.Redis{ClusterAddrs: splitAddrs(c.Addrs()), Timeout: 500 * time.Millisecond})
+	rdb, err := app.OpenRedis(config.Redis{ClusterAddrs: splitAddrs(c.Addrs()), Timeout: 500 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

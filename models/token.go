@@ -8,11 +8,15 @@ import (
 	"github.com/google/uuid"
 )
 
-// Claims are the claims of the service's tokens. The jwt middleware needs it as a pointer (it
-// panics otherwise).
+// Claims are the claims of the service's access tokens. The jwt middleware needs it as a
+// pointer (it panics otherwise).
 type Claims struct {
 	jwt.RegisteredClaims
 	Role Role `json:"role"`
+	// SessionID is the session (sid) the token belongs to: ending the session refuses it.
+	SessionID string `json:"sid"`
+	// AMR names how the session was authenticated: ["pwd"], ["pwd","otp"], ["pwd","recovery"].
+	AMR []string `json:"amr,omitempty"`
 }
 
 // Validate is called by the jwt library after its own exp/iat checks. The library accepts a
@@ -28,6 +32,11 @@ func (c *Claims) Validate() error {
 	}
 	if _, err := uuid.Parse(c.Subject); err != nil {
 		return errors.New("token sub is not a user id")
+	}
+	// A token without a session (one issued before sessions existed) is refused: it could
+	// never be ended by a session revocation.
+	if _, err := uuid.Parse(c.SessionID); err != nil {
+		return errors.New("token sid is not a session id")
 	}
 	if _, err := ParseRole(string(c.Role)); err != nil {
 		return errors.New("token role is unknown")
@@ -60,8 +69,9 @@ func NewIssuer(opts IssuerOptions, now func() time.Time) *Issuer {
 // Expiry is the lifetime of the tokens it signs.
 func (i *Issuer) Expiry() time.Duration { return i.opts.Expiry }
 
-// Issue returns a signed token for the user and its claims (HS256, a random jti).
-func (i *Issuer) Issue(userID uuid.UUID, role Role) (string, *Claims, error) {
+// Issue returns a signed access token for the user in session sid, and its claims (HS256, a
+// random jti).
+func (i *Issuer) Issue(userID uuid.UUID, role Role, sid uuid.UUID, amr []string) (string, *Claims, error) {
 	now := i.now().UTC().Truncate(time.Second)
 	claims := &Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -72,7 +82,9 @@ func (i *Issuer) Issue(userID uuid.UUID, role Role) (string, *Claims, error) {
 			ExpiresAt: jwt.NewNumericDate(now.Add(i.opts.Expiry)),
 			ID:        uuid.NewString(),
 		},
-		Role: role,
+		Role:      role,
+		SessionID: sid.String(),
+		AMR:       amr,
 	}
 	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(i.opts.Secret)
 	if err != nil {

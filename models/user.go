@@ -52,6 +52,12 @@ type User struct {
 	// EmailVerifiedAt is when the address was proven (verification, or a reset through a
 	// mailed link); nil until then. Not part of the wire shape.
 	EmailVerifiedAt *time.Time `bun:"email_verified_at"`
+	// SessionEpoch counts the revocations of all the user's sessions; a login compares the value
+	// it read before the password check with the one it finds when it opens the session.
+	SessionEpoch int64 `bun:"session_epoch,notnull,default:0"`
+	// TokensRevokedAt is when every access token of the user was last refused while the
+	// sessions stayed (a demotion); the Reconciler reads it.
+	TokensRevokedAt *time.Time `bun:"tokens_revoked_at"`
 }
 
 // IsSuspendedAt reports whether the account is suspended at instant now: a suspension with no

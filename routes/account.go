@@ -1,7 +1,11 @@
 package routes
 
 import (
+	"context"
+
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
 
 	"github.com/example/authapi/middleware"
 	"github.com/example/authapi/models"
@@ -11,7 +15,7 @@ import (
 type Account struct {
 	Users    models.UserStore
 	Accounts *models.AccountStore
-	Tokens   *models.TokenStore
+	Sessions *models.Sessions
 	Hasher   *models.Hasher
 	// Limiter is the failed-login limiter: a wrong current password on change is a failed login.
 	Limiter *models.LoginLimiter
@@ -51,7 +55,17 @@ func (h *Account) verify(c *fiber.Ctx) error {
 		h.Events("verify", "invalid_token")
 		return err
 	}
-	user, err := h.Accounts.Verify(c.UserContext(), hash)
+	// Verifying ends every session opened before it, in the same transaction: whoever registered
+	// the address before its owner proved it keeps nothing (account pre-hijacking).
+	var user *models.User
+	err = h.Sessions.EndAllWith(c.UserContext(), uuid.Nil, models.EndVerified, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
+		var err error
+		user, err = h.Accounts.VerifyIn(ctx, db, hash)
+		if err != nil {
+			return uuid.Nil, err
+		}
+		return user.ID, nil
+	})
 	if err != nil {
 		if models.ErrorCode(err) == models.CodeValidation {
 			h.Events("verify", "invalid_token")
@@ -144,15 +158,15 @@ func (h *Account) reset(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	// Revoke before the change, so a Redis outage is a 503 that changed nothing, and again
-	// after it, for a login with the old password that raced the change.
-	if _, err := h.Tokens.RevokeAll(ctx, userID.String()); err != nil {
-		return err
-	}
-	if _, err := h.Accounts.ResetPassword(ctx, hash, newHash); err != nil {
-		return err
-	}
-	if _, err := h.Tokens.RevokeAll(ctx, userID.String()); err != nil {
+	// The new hash and the end of every session commit together; a login that checked the old
+	// password meanwhile finds another hash when it opens its session, and gets none.
+	err = h.Sessions.EndAllWith(ctx, uuid.Nil, models.EndReset, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
+		if _, err := h.Accounts.ResetPasswordIn(ctx, db, hash, newHash); err != nil {
+			return uuid.Nil, err
+		}
+		return userID, nil
+	})
+	if err != nil {
 		return err
 	}
 	h.Events("password_reset", "success")
@@ -211,14 +225,15 @@ func (h *Account) change(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	uid := user.ID.String()
-	if _, err := h.Tokens.RevokeAllExcept(ctx, uid, p.TokenID); err != nil {
-		return err
+	// Every session but the caller's ends with the change, in one transaction.
+	keep, err := uuid.Parse(p.SessionID)
+	if err != nil {
+		return models.Errorf(models.CodeUnauthorized, "invalid token")
 	}
-	if err := h.Accounts.SetPassword(ctx, user.ID, newHash); err != nil {
-		return err
-	}
-	if _, err := h.Tokens.RevokeAllExcept(ctx, uid, p.TokenID); err != nil {
+	err = h.Sessions.EndAllWith(ctx, keep, models.EndPassword, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
+		return user.ID, h.Accounts.SetPasswordIn(ctx, db, user.ID, user.PasswordHash, newHash)
+	})
+	if err != nil {
 		return err
 	}
 	h.Events("password_change", "success")

@@ -16,12 +16,11 @@ type AuthEvents func(event, result string)
 
 // Auth serves /auth/*.
 type Auth struct {
-	Users   models.UserStore
-	Tokens  *models.TokenStore
-	Hasher  *models.Hasher
-	Limiter *models.LoginLimiter
-	Issuer  *models.Issuer
-	Events  AuthEvents
+	Users    models.UserStore
+	Sessions *models.Sessions
+	Hasher   *models.Hasher
+	Limiter  *models.LoginLimiter
+	Events   AuthEvents
 	// ClientAddr names the client for the login and registration limits (see
 	// middleware.ClientAddr).
 	ClientAddr func(*fiber.Ctx) string
@@ -34,8 +33,8 @@ type Auth struct {
 	Registrations *models.RegisterLimiter
 }
 
-// RegisterAuth mounts the auth routes: register and login are open (JSON bodies only); me,
-// logout and logout-all need a live token (JWT, then the Redis whitelist).
+// RegisterAuth mounts the auth routes: register, login and refresh are open (JSON bodies
+// only); me, logout and logout-all need a live token (JWT, then the Redis whitelist).
 func RegisterAuth(r fiber.Router, h *Auth, auth Authn) {
 	g := r.Group("/auth")
 	g.Post("/register", middleware.RequireJSON(), h.register)
@@ -43,6 +42,7 @@ func RegisterAuth(r fiber.Router, h *Auth, auth Authn) {
 	g.Get("/me", auth.JWT, auth.Whitelist, h.me)
 	g.Post("/logout", auth.JWT, auth.Whitelist, h.logout)
 	g.Post("/logout-all", auth.JWT, auth.Whitelist, h.logoutAll)
+	g.Post("/refresh", middleware.RequireJSON(), h.refresh)
 }
 
 // register handles POST /auth/register: a new pending_verification user and its verification
@@ -115,11 +115,37 @@ type tokenJSON struct {
 	TokenType string `json:"token_type"`
 	ExpiresIn int64  `json:"expires_in"`
 	ExpiresAt string `json:"expires_at"`
+	// Additive fields of sessions: old clients ignore them and keep working.
+	RefreshToken     string `json:"refresh_token"`
+	RefreshExpiresAt string `json:"refresh_expires_at"`
+	SessionID        string `json:"session_id"`
+}
+
+// grantJSON is login's and refresh's 200 body.
+func grantJSON(g *models.Grant, accessTTL time.Duration) tokenJSON {
+	return tokenJSON{
+		Token:            g.AccessToken,
+		TokenType:        "Bearer",
+		ExpiresIn:        int64(accessTTL / time.Second),
+		ExpiresAt:        g.AccessExpiresAt.UTC().Format(time.RFC3339),
+		RefreshToken:     g.RefreshToken,
+		RefreshExpiresAt: g.RefreshExpiresAt.UTC().Format(time.RFC3339),
+		SessionID:        g.SessionID.String(),
+	}
+}
+
+// clientOf describes the requesting device for its session.
+func (h *Auth) clientOf(c *fiber.Ctx) models.Client {
+	// Both copied out of fasthttp's buffers: ClientAddr builds its own string, and the session
+	// keeps a cut copy of the User-Agent.
+	return models.Client{IP: h.ClientAddr(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
 }
 
 // login handles POST /auth/login. Each attempt is counted in Redis as a failure before any
 // password is checked, and the count is given back unless the password turns out wrong; an
-// attempt past a limit is refused with 429 and costs no bcrypt work.
+// attempt past a limit is refused with 429 and costs no bcrypt work. A right password opens a
+// session (models.Sessions.Open), which decides the races with a reset, a change, a suspension
+// or a revocation of all sessions under the user row's lock.
 func (h *Auth) login(c *fiber.Ctx) error {
 	// The raw body, never c.Body(): that one inflates any Content-Encoding without a limit.
 	rawEmail, password, err := decodeCredentials(c.Request().Body())
@@ -148,20 +174,9 @@ func (h *Auth) login(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	// The user's revocation epoch is read before the password check and before the read of
-	// the row that decides status and role (below): a suspension, demotion or logout-all that
-	// lands after this read makes the token refused, and one that landed before it is seen in
-	// that row (models/doc.go). An unknown email reads the nil user's epoch, so both cases do
-	// the same Redis work.
-	epochOf := uuid.Nil
 	var hash *string
 	if user != nil {
-		epochOf, hash = user.ID, &user.PasswordHash
-	}
-	epoch, err := h.Tokens.Epoch(ctx, epochOf.String(), h.Issuer.Expiry())
-	if err != nil {
-		_ = attempt.Cancel(ctx)
-		return err
+		hash = &user.PasswordHash
 	}
 	// Verify compares against a dummy hash when there is no user, so both failures cost the same.
 	ok, err := h.Hasher.Verify(ctx, hash, password)
@@ -172,15 +187,7 @@ func (h *Auth) login(c *fiber.Ctx) error {
 	if !ok {
 		// Reserve has counted this failure already.
 		h.Events("login", "invalid_credentials")
-		return models.Errorf(models.CodeUnauthorized, "invalid credentials")
-	}
-	verified := user.PasswordHash
-	if user, err = h.Users.ByID(ctx, user.ID); err != nil {
-		_ = attempt.Cancel(ctx)
-		if models.ErrorCode(err) == models.CodeNotFound {
-			return models.Errorf(models.CodeUnauthorized, "invalid credentials")
-		}
-		return err
+		return models.ErrInvalidCredentials
 	}
 	if user.IsSuspendedAt(time.Now()) {
 		_ = attempt.Cancel(ctx)
@@ -190,22 +197,23 @@ func (h *Auth) login(c *fiber.Ctx) error {
 	if err := attempt.Succeed(ctx); err != nil {
 		return err
 	}
-	token, claims, err := h.Issuer.Issue(user.ID, user.Role)
+	// The hash the password matched and the epoch read with it go along: the session opens
+	// only if both are still the stored ones (models.Sessions.Open).
+	grant, err := h.Sessions.Open(ctx, models.LoginProof{
+		UserID: user.ID, VerifiedHash: user.PasswordHash, SessionEpoch: user.SessionEpoch, AMR: []string{"pwd"},
+	}, h.clientOf(c))
 	if err != nil {
+		switch models.ErrorCode(err) {
+		case models.CodeForbidden:
+			h.Events("login", "suspended")
+		case models.CodeUnauthorized:
+			h.Events("login", "raced_revocation")
+		}
 		return err
 	}
-	// No token leaves the server unless Redis has whitelisted it.
-	if err := h.Tokens.Allow(ctx, user.ID.String(), claims.ID, claims.Role, epoch, claims.ExpiresAt.Time); err != nil {
-		return err
-	}
-	h.rehash(ctx, user, verified, password)
+	h.rehash(ctx, user, user.PasswordHash, password)
 	h.Events("login", "success")
-	return c.JSON(tokenJSON{
-		Token:     token,
-		TokenType: "Bearer",
-		ExpiresIn: int64(h.Issuer.Expiry() / time.Second),
-		ExpiresAt: claims.ExpiresAt.Time.UTC().Format(time.RFC3339),
-	})
+	return c.JSON(grantJSON(grant, h.Sessions.Options().AccessTTL))
 }
 
 // rehash replaces a stored hash whose cost is not BCRYPT_COST (an imported or older one) with
@@ -244,22 +252,57 @@ func (h *Auth) me(c *fiber.Ctx) error {
 	return nil
 }
 
-// logout handles POST /auth/logout: the token used is refused from now on, on every instance.
+// logout handles POST /auth/logout: the caller's session ends, its refresh token included;
+// its tokens are refused from now on, on every instance.
 func (h *Auth) logout(c *fiber.Ctx) error {
 	p := middleware.PrincipalOf(c)
-	if err := h.Tokens.Revoke(c.UserContext(), p.UserID.String(), p.TokenID); err != nil {
+	sid, err := uuid.Parse(p.SessionID)
+	if err != nil {
+		return models.Errorf(models.CodeUnauthorized, "invalid token")
+	}
+	// A session ended meanwhile (another device, an admin) is ended: logout is done either way.
+	if err := h.Sessions.Revoke(c.UserContext(), p.UserID, sid, models.EndLogout, p.TokenID); err != nil && models.ErrorCode(err) != models.CodeNotFound {
 		return err
 	}
 	h.Events("logout", "success")
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-// logoutAll handles POST /auth/logout-all: every token of the caller is refused from now on.
+// logoutAll handles POST /auth/logout-all: every session of the caller ends.
 func (h *Auth) logoutAll(c *fiber.Ctx) error {
 	p := middleware.PrincipalOf(c)
-	if _, err := h.Tokens.RevokeAll(c.UserContext(), p.UserID.String()); err != nil {
+	if _, err := h.Sessions.RevokeAll(c.UserContext(), p.UserID, uuid.Nil, models.EndLogoutAll); err != nil {
+		if models.ErrorCode(err) == models.CodeNotFound {
+			return models.Errorf(models.CodeUnauthorized, "user no longer exists")
+		}
 		return err
 	}
 	h.Events("logout_all", "success")
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// refresh handles POST /auth/refresh {"refresh_token"}: a new access token and refresh token of
+// the same session, in login's shape; the token presented is spent (models.Sessions.Refresh).
+func (h *Auth) refresh(c *fiber.Ctx) error {
+	// The raw body, never c.Body(): that one inflates any Content-Encoding without a limit.
+	in, err := decodeFields(c.Request().Body(), "refresh_token")
+	if err != nil {
+		return err
+	}
+	token, err := required("refresh_token", in["refresh_token"])
+	if err != nil {
+		return err
+	}
+	grant, err := h.Sessions.Refresh(c.UserContext(), token, h.clientOf(c))
+	if err != nil {
+		switch models.ErrorCode(err) {
+		case models.CodeUnauthorized:
+			h.Events("refresh", "invalid")
+		case models.CodeForbidden:
+			h.Events("refresh", "suspended")
+		}
+		return err
+	}
+	h.Events("refresh", "success")
+	return c.JSON(grantJSON(grant, h.Sessions.Options().AccessTTL))
 }

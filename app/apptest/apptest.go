@@ -98,7 +98,7 @@ func MustOpenDB(tb testing.TB) (*bun.DB, string) {
 // MustOpenRedis returns a client on TEST_REDIS_URL.
 func MustOpenRedis(tb testing.TB) redis.UniversalClient {
 	tb.Helper()
-	rdb, err := app.OpenRedis(config.Redis{URL: RedisURL(tb), Timeout: 2 * time.Second})
+	rdb, err := app.OpenRedis(config.Redis{URL: RedisURL(tb), Timeout: 2 * time.Second}, nil)
 	if err != nil {
 		tb.Fatalf("TEST_REDIS_URL: %v", err)
 	}

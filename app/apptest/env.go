@@ -31,12 +31,14 @@ type Handles struct {
 	Users    *models.BunUserStore
 	Accounts *models.AccountStore
 	Tokens   *models.TokenStore
+	// Sessions opens and ends sessions as the App does (MintSession opens one without a login).
+	Sessions *models.Sessions
 }
 
 // OpenHandles opens Handles on cfg's database and Redis, closed when the test ends.
 func OpenHandles(tb testing.TB, cfg config.Config) Handles {
 	tb.Helper()
-	rdb, err := app.OpenRedis(cfg.Redis)
+	rdb, err := app.OpenRedis(cfg.Redis, nil)
 	if err != nil {
 		tb.Fatalf("test redis handle: %v", err)
 	}
@@ -45,12 +47,32 @@ func OpenHandles(tb testing.TB, cfg config.Config) Handles {
 		_ = rdb.Close()
 		_ = db.Close()
 	})
+	tokens := models.NewTokenStore(rdb, cfg.Redis.Timeout)
 	return Handles{
 		DB: db, Redis: rdb,
 		Users:    models.NewBunUserStore(db, cfg.DB.QueryTimeout),
 		Accounts: models.NewAccountStore(db, cfg.DB.QueryTimeout),
-		Tokens:   models.NewTokenStore(rdb, cfg.Redis.Timeout),
+		Tokens:   tokens,
+		Sessions: app.NewSessions(cfg, db, tokens),
 	}
+}
+
+// MintSession opens a session for userID as a login does, without its bcrypt (the proof is
+// read from the row), and returns its grant: for tests that need a caller, not a login.
+func (h Handles) MintSession(tb testing.TB, userID string) *models.Grant {
+	tb.Helper()
+	ctx := context.Background()
+	proof := models.LoginProof{AMR: []string{"pwd"}}
+	err := h.DB.QueryRowContext(ctx, "SELECT id, password_hash, session_epoch FROM users WHERE id = ?", userID).
+		Scan(&proof.UserID, &proof.VerifiedHash, &proof.SessionEpoch)
+	if err != nil {
+		tb.Fatalf("mint session: read user %s: %v", userID, err)
+	}
+	grant, err := h.Sessions.Open(ctx, proof, models.Client{IP: "127.0.0.1", UserAgent: "apptest"})
+	if err != nil {
+		tb.Fatalf("mint session: %v", err)
+	}
+	return grant
 }
 
 // NewEnv builds an App over cfg, logging JSON to logs (discarded when nil), and the test's

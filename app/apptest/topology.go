@@ -130,6 +130,8 @@ type Sentinel struct {
 	Primary   *RedisServer
 	Replica   *RedisServer
 	Sentinels []*RedisServer
+	// Link is the proxy the replica replicates through (StartSentinelProxied), nil otherwise.
+	Link *Proxy
 }
 
 // SentinelMaster is the name the Sentinels of StartSentinel know the primary by.
@@ -140,9 +142,26 @@ const SentinelMaster = "mymaster"
 // (without that, a failover cannot be agreed on).
 func StartSentinel(tb testing.TB) *Sentinel {
 	tb.Helper()
+	return startSentinel(tb, false)
+}
+
+// StartSentinelProxied is StartSentinel with the replica replicating through a Proxy (Link),
+// so a test can stall replication while the primary goes on acknowledging writes.
+func StartSentinelProxied(tb testing.TB) *Sentinel {
+	tb.Helper()
+	return startSentinel(tb, true)
+}
+
+func startSentinel(tb testing.TB, proxied bool) *Sentinel {
+	tb.Helper()
 	// No 5 s wait before a full sync (the default), here and after the failover.
 	s := &Sentinel{tb: tb, Primary: StartRedis(tb, "--repl-diskless-sync-delay", "0")}
-	s.Replica = StartRedis(tb, "--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", strconv.Itoa(s.Primary.Port))
+	upstream := s.Primary.Port
+	if proxied {
+		s.Link = StartProxy(tb, s.Primary.Addr())
+		upstream = s.Link.Port
+	}
+	s.Replica = StartRedis(tb, "--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", strconv.Itoa(upstream))
 	for range 3 {
 		dir := tb.TempDir()
 		conf := filepath.Join(dir, "sentinel.conf")

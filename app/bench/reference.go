@@ -51,7 +51,7 @@ func (r *reference) handle(ctx *fasthttp.RequestCtx) {
 	// As in the service: no request-wide context (fasthttp's never ends early); each store call
 	// sets its own deadline.
 	c := context.Background()
-	live, err := r.tokens.Check(c, claims.Subject, claims.ID, claims.Role)
+	live, err := r.tokens.Check(c, claims.Subject, claims.SessionID, claims.ID, claims.Role)
 	if err != nil || !live {
 		ctx.Error(`{"error":"unauthorized: token revoked"}`, fasthttp.StatusUnauthorized)
 		return
@@ -78,7 +78,7 @@ func serveReference(addr, driver string) error {
 	if err != nil {
 		return err
 	}
-	rdb, err := app.OpenRedis(cfg.Redis)
+	rdb, err := app.OpenRedis(cfg.Redis, nil)
 	if err != nil {
 		return err
 	}

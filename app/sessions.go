@@ -1,0 +1,75 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
+
+	"github.com/example/authapi/config"
+	"github.com/example/authapi/models"
+)
+
+// reconcileWindow is how far back revocations are redone on a Redis node that lost data: the
+// life of an access token, and the leeway on clocks.
+func reconcileWindow(cfg config.Config) time.Duration { return cfg.JWT.Expiry() + time.Minute }
+
+// newReconciler returns the reconciler whose OnConnect every Redis connection of the process
+// runs (models.Reconciler), logging each reconciliation.
+func newReconciler(cfg config.Config, db *bun.DB, logger *slog.Logger) *models.Reconciler {
+	return models.NewReconciler(db, reconcileWindow(cfg), func(identity string, deleted int, took time.Duration, err error) {
+		if err != nil {
+			logger.Error("redis node not reconciled: its connections are refused until it is", "node", identity, "err", err)
+			return
+		}
+		logger.Info("redis node reconciled with the revocations in postgres", "node", identity, "deleted", deleted, "took", took)
+	})
+}
+
+// openReconciledRedis opens Redis with every connection reconciled first.
+func openReconciledRedis(cfg config.Config, db *bun.DB, logger *slog.Logger) (redis.UniversalClient, *models.Reconciler, error) {
+	reconciler := newReconciler(cfg, db, logger)
+	rdb, err := OpenRedis(cfg.Redis, reconciler.OnConnect)
+	return rdb, reconciler, err
+}
+
+// NewSessions returns the sessions service of cfg over db and tokens.
+func NewSessions(cfg config.Config, db *bun.DB, tokens *models.TokenStore) *models.Sessions {
+	issuer := models.NewIssuer(models.IssuerOptions{
+		Secret: cfg.JWT.Secret, Issuer: cfg.JWT.Issuer, Expiry: cfg.JWT.Expiry(),
+	}, time.Now)
+	return models.NewSessions(db, tokens, issuer, models.SessionOptions{
+		AccessTTL:     cfg.JWT.Expiry(),
+		IdleTimeout:   cfg.Sessions.IdleTimeout,
+		MaxAge:        cfg.Sessions.MaxAge,
+		ReuseInterval: cfg.Sessions.ReuseInterval,
+		MaxPerUser:    cfg.Sessions.MaxPerUser,
+	}, cfg.DB.QueryTimeout, time.Now)
+}
+
+// sweepInterval is how often recent revocations are deleted from Redis again (Reconciler.Sweep).
+const sweepInterval = 5 * time.Second
+
+// sweepRevocations runs Reconciler.Sweep every sweepInterval until ctx ends.
+func (a *App) sweepRevocations(ctx context.Context) {
+	ticker := time.NewTicker(sweepInterval)
+	defer ticker.Stop()
+	for {
+		func() {
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if n, err := a.reconciler.Sweep(ctx, a.rdb); err != nil {
+				a.logger.Warn("revocation sweep failed; retried", "err", err)
+			} else if n > 0 {
+				a.logger.Warn("revocation sweep deleted live keys of revoked sessions", "deleted", n)
+			}
+		}()
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
