@@ -117,9 +117,11 @@ func RemoveBinary() {
 type RedisServer struct {
 	tb   testing.TB
 	Port int
-	args []string
-	cmd  *exec.Cmd
-	log  LogBuffer
+	// Password is the server's requirepass ("" for none).
+	Password string
+	args     []string
+	cmd      *exec.Cmd
+	log      LogBuffer
 }
 
 // StartRedis starts redis-server on a free port with extra arguments (e.g. "--appendonly",
@@ -132,10 +134,21 @@ func StartRedis(tb testing.TB, extra ...string) *RedisServer {
 // StartRedisOn is StartRedis on a given port (one a binary was told to use before Redis existed).
 func StartRedisOn(tb testing.TB, port int, extra ...string) *RedisServer {
 	tb.Helper()
+	return startRedisOn(tb, port, "", extra...)
+}
+
+// startRedisAuth is StartRedis for a server whose extra arguments set requirepass password.
+func startRedisAuth(tb testing.TB, password string, extra ...string) *RedisServer {
+	tb.Helper()
+	return startRedisOn(tb, FreePort(tb), password, extra...)
+}
+
+func startRedisOn(tb testing.TB, port int, password string, extra ...string) *RedisServer {
+	tb.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		tb.Fatalf("redis-server is not installed (apt-get install redis-server): %v", err)
 	}
-	r := &RedisServer{tb: tb, Port: port}
+	r := &RedisServer{tb: tb, Port: port, Password: password}
 	r.args = append([]string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", tb.TempDir()}, extra...)
 	r.Start()
@@ -204,7 +217,8 @@ func redisPing(port int) bool {
 	}
 	buf := make([]byte, 7)
 	n, _ := io.ReadFull(c, buf)
-	return string(buf[:n]) == "+PONG\r\n"
+	// -NOAUTH: up, and asking for the password it was started with.
+	return string(buf[:n]) == "+PONG\r\n" || string(buf[:n]) == "-NOAUTH"
 }
 
 // Server is the real binary running `serve` on free loopback ports.

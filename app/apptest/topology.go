@@ -33,16 +33,30 @@ type Cluster struct {
 // --cluster-replicas 1`, and waits until every slot is served and every replica is in sync.
 func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
+	return StartClusterAuth(tb, "")
+}
+
+// StartClusterAuth is StartCluster with every node requiring password (requirepass and
+// masterauth), so a test can cut one replica off its primary by changing its masterauth.
+func StartClusterAuth(tb testing.TB, password string) *Cluster {
+	tb.Helper()
 	c := &Cluster{tb: tb}
 	var addrs []string
 	for range 6 {
 		// The bus port gets a free port of its own: the default, port+10000, may be taken.
-		n := StartRedis(tb, "--repl-diskless-sync-delay", "0", "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(FreePort(tb)), "--cluster-node-timeout", strconv.Itoa(int(nodeTimeout.Milliseconds())),
-			"--cluster-config-file", "nodes.conf")
+		args := []string{"--repl-diskless-sync-delay", "0", "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(FreePort(tb)), "--cluster-node-timeout", strconv.Itoa(int(nodeTimeout.Milliseconds())),
+			"--cluster-config-file", "nodes.conf"}
+		if password != "" {
+			args = append(args, "--requirepass", password, "--masterauth", password)
+		}
+		n := startRedisAuth(tb, password, args...)
 		c.Nodes = append(c.Nodes, n)
 		addrs = append(addrs, n.Addr())
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
+	if password != "" {
+		args = append([]string{"-a", password, "--no-auth-warning"}, args...)
+	}
 	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
@@ -86,6 +100,21 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) {
 		return primaries == 3
 	})
 }
+
+// ReplicaOf returns the live replica of primary.
+func (c *Cluster) ReplicaOf(primary *RedisServer) *RedisServer {
+	c.tb.Helper()
+	for _, n := range c.Nodes {
+		if n.cmd != nil && strings.Contains(n.Info("replication"), "master_port:"+strconv.Itoa(primary.Port)+"\r\n") {
+			return n
+		}
+	}
+	c.tb.Fatalf("no replica of %s", primary.Addr())
+	return nil
+}
+
+// Client is a connection to this server alone (with the password, if any).
+func (r *RedisServer) Client() *redis.Client { return r.client() }
 
 // PrimaryOf returns the node that serves key's slot now.
 func (c *Cluster) PrimaryOf(key string) *RedisServer {
@@ -218,14 +247,14 @@ func (r *RedisServer) Alive() bool { return r.cmd != nil }
 
 // client is a plain connection to this server (RESP2, so SENTINEL replies are flat arrays).
 func (r *RedisServer) client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: r.Addr(), Protocol: 2, DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), Password: r.Password, Protocol: 2, DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
 	r.tb.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
 // Info returns INFO section, or "" when the server does not answer.
 func (r *RedisServer) Info(section string) string {
-	c := redis.NewClient(&redis.Options{Addr: r.Addr(), DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), Password: r.Password, DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
 	defer c.Close()
 	s, _ := c.Info(context.Background(), section).Result()
 	return s
@@ -233,14 +262,14 @@ func (r *RedisServer) Info(section string) string {
 
 // ClusterInfo returns CLUSTER INFO, or "" when the server does not answer.
 func (r *RedisServer) ClusterInfo() string {
-	c := redis.NewClient(&redis.Options{Addr: r.Addr(), DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), Password: r.Password, DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
 	defer c.Close()
 	s, _ := c.ClusterInfo(context.Background()).Result()
 	return s
 }
 
 func (r *RedisServer) servesSlot(slot int) bool {
-	c := redis.NewClient(&redis.Options{Addr: r.Addr(), DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), Password: r.Password, DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
 	defer c.Close()
 	// CLUSTER SLOTS (deprecated in 7.0, still served) names each range's primary first, which is all this needs.
 	shards, err := c.ClusterSlots(context.Background()).Result() //nolint:staticcheck
