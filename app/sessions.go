@@ -52,11 +52,26 @@ func NewSessions(cfg config.Config, db *bun.DB, tokens *models.TokenStore) *mode
 // sweepInterval is how often recent revocations are deleted from Redis again (Reconciler.Sweep).
 const sweepInterval = 5 * time.Second
 
-// sweepRevocations runs Reconciler.Sweep every sweepInterval until ctx ends.
+// pruneEvery is how often ended sessions are deleted, a bounded batch at a time.
+const pruneEvery = 5 * time.Minute
+
+// sweepRevocations runs Reconciler.Sweep every sweepInterval, and Prune every pruneEvery,
+// until ctx ends.
 func (a *App) sweepRevocations(ctx context.Context) {
 	ticker := time.NewTicker(sweepInterval)
 	defer ticker.Stop()
+	var lastPrune time.Time
 	for {
+		if time.Since(lastPrune) > pruneEvery {
+			lastPrune = time.Now()
+			func() {
+				ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				if _, err := a.reconciler.Prune(ctx, a.cfg.Sessions.IdleTimeout, 10000); err != nil {
+					a.logger.Warn("pruning ended sessions failed; retried", "err", err)
+				}
+			}()
+		}
 		func() {
 			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()

@@ -1,57 +1,80 @@
 // Package models holds the domain types, their validation, the error codes and the stores
 // (Bun for Postgres, go-redis for tokens and counters). It imports nothing of this module.
 //
-// # Tokens
+// # Sessions and tokens
 //
-// Issuer signs HS256 tokens; TokenStore decides whether a signed token is live. Redis holds,
-// per token and per user (the {<user id>} hash tag keeps a user's keys in one Cluster slot):
+// A login opens a session: one signed-in device. Postgres is the record: the sessions row
+// (created, last used, max age, address, user agent, amr, revoked_at), the session's refresh
+// tokens (refresh_tokens, as SHA-256 only) and every revocation. Redis holds what the check of
+// every request reads, nothing that cannot be rebuilt from Postgres:
 //
-//	jwt:<jti>                  "<epoch> <role>": what the token is bound to; TTL = exp - iat
-//	token_epoch:{<user id>}    the user's current revocation epoch: 32 random hex digits
-//	user_tokens:{<user id>}    sorted set of the user's jtis by expiry, for tidying up
+//	jwt:<jti>       "<sid> <role>": the access token, bound to its session and role; TTL = exp - iat
+//	sess:{<sid>}    "<user id> <role>": the session is live; TTL = its idle deadline or max age
+//	authapi:reconciled[:{tag}]  the identity of the node as last reconciled (below)
 //
-// A protected request reads jwt:<jti> and token_epoch:{<user id>} in one round trip (one MGET on
-// a single node or Sentinel primary; on a Cluster a pipeline of two GETs, split by node)
-// and is allowed only when both exist, the epochs are equal and the role is the token's. Since
-// epochs are per user and random, a whitelisted jti is good only for the user and the role it
-// was issued with: someone who learns the signing secret still cannot raise a token's role or
-// lend its jti to another user. Logout deletes jwt:<jti>. Suspension, demotion (Accounts) and
-// logout-all revoke every token of a user by deleting the epoch key (then, best effort, the
-// whitelist keys the index lists); RevokeAllExcept (a password change) does the same but for
-// one token, by swapping the epoch (compare-and-set on the old value) and binding that token to
-// the new one. Login takes the current epoch, creating a fresh random one when there is none
-// (SET NX GET), and whitelists its token with it.
+// A protected request reads both keys in one round trip (one MGET on a single node or a
+// Sentinel primary; on a Cluster a pipeline of two GETs, split by node) and is allowed only when
+// both exist and both bind the token's session, user and role. Someone who learns the signing
+// secret therefore cannot raise a role, move a jti to another session or user, or revive an
+// ended session. Ending a session (logout, DELETE /auth/sessions[/{id}], logout-all, suspension,
+// password change and reset, verification, reuse, eviction) marks its row revoked in a
+// transaction and then deletes sess:{<sid>}: every access token of it is refused at once. A
+// demotion refuses the user's access tokens (deletes the keys, records tokens_revoked_at) and
+// keeps the sessions: their next refresh writes the lower role into sess:{<sid>}, so an old
+// admin token never matches again.
 //
 // # Why revocation wins every race
 //
-// Login reads the epoch before it checks the password and before it reads the user row that
-// decides the token's status and role (it reads the row by email first, to learn the user id,
-// and again by id after the epoch). A revocation saves its change in Postgres first and
-// deletes the epoch after. So for any login and any revocation, either the login read the
-// epoch before the deletion, and its token carries an epoch that is gone (refused, however
-// late it is whitelisted), or it read the epoch after the deletion, and then its read of the
-// row comes after the saved change: a suspended user gets 403, a demoted admin a user-role
-// token, and a logout-all is simply earlier than this login. No interleaving of login's writes
-// with a logout-all's can leave a live token that a later logout-all misses, since a later
-// logout-all does not need to find the token: it deletes the epoch the token depends on.
+// Every decision about a user's sessions takes the user row's lock first, then session rows:
+// login opens its session in a transaction that holds the row FOR UPDATE, refresh holds it FOR
+// SHARE and its session FOR UPDATE, and a revocation of all sessions updates the row (bumping
+// session_epoch) before it marks the sessions. Login writes its Redis keys before it commits. So
+// a revocation either comes after the login's commit, finds the session and deletes its key
+// after the login wrote it, or comes before, and then the login, under the lock, sees what
+// changed: a suspension (403), another password hash (a reset or change that committed while
+// it compared the old password: 401), or another session_epoch (a logout-all that landed while
+// it was in bcrypt: 401, it opens nothing). Refresh and the end of one session serialise on the
+// session row. Lock order is always user, then session: no deadlock.
 //
-// Epochs are random and never reused, and a missing epoch means "no live token", so an epoch
-// lost to eviction or a Redis failover refuses the user's tokens (the user logs in again)
-// rather than reviving revoked ones, as a counter restarting at 0 would. Login extends the
-// epoch's and the index's TTLs to its token's (EXPIRE NX and GT) in the pipeline that
-// whitelists it, so neither expires before a token bound to it.
+// # Rotation and reuse
 //
-// Failure: every Redis error is a 503 with no token handed out. Login's whitelist pipeline
-// either succeeds as a whole or the token is not returned; a key it wrote before failing
-// whitelists a token nobody holds. A revocation reports success only once the epoch is
-// deleted; failing to tidy the whitelist keys after that is not an error. On a Cluster every
-// command is single-key and pipelines are split by slot: no CROSSSLOT, no MULTI.
+// A refresh token is 32 random bytes, stored as SHA-256. Refresh spends it under the session's
+// row lock and stores, with the spent token's row, the pair it produced, sealed with AES-256-GCM
+// under a key derived from the spent token (HMAC-SHA256 of a label keyed by the token; the table
+// holds SHA-256 of the token, a different function, so a copy of the table opens nothing).
+// Concurrent refreshes with one token serialise on the lock: the first spends it, the others
+// find it spent less than REFRESH_REUSE_INTERVAL ago and open the very same pair. Later, a spent
+// token revokes the whole session (401 "refresh token reused"): a stolen token and its legitimate
+// copy cannot both go on. Every spent token is kept until its session is pruned, so any older one
+// is recognised too.
 //
-// Cost: the check is one round trip (two GETs instead of one EXISTS); a successful login
-// makes one more Redis call (the epoch) and one more Postgres read (the row by id) than
-// before, against a bcrypt of hundreds of milliseconds. Tokens issued before this design
-// (whose whitelist value is a user id, not an epoch) are refused: deploying it logs every
-// user out once.
+// # Durable revocation
+//
+// Redis replication is asynchronous and a snapshot is older than the last write: a DEL that a
+// primary acknowledged can be missing on the replica that Sentinel or Cluster promotes, or in the
+// RDB file Redis restarts from, and the revoked session comes back. Every such event gives the
+// node a new identity (run_id changes with every process, master_replid with every promotion),
+// and go-redis runs OnConnect on every connection before its first command. The Reconciler's
+// OnConnect reads the node's identity (INFO) and compares it with the marker key on the node; if
+// they differ, it deletes on that node the key of every session revoked within
+// ACCESS_TOKEN_TTL + 1 min (no access token of an older revocation is alive) and of every session
+// of a user demoted within it, reading them from Postgres, then writes the marker. Until that is
+// done the connection serves nothing; if Postgres cannot be read, the connection is refused and
+// requests get 503, never a revoked token's 200. A node already reconciled (by any instance: the
+// marker is on the node) costs one INFO and one GET per new connection. On a Cluster each
+// primary is reconciled by its own connections (a DEL of another node's slot answers MOVED and
+// is skipped), its marker key carries a hash tag of a slot it serves, and connections to
+// replicas are refused (go-redis opens some to read the slot map; one kept across a promotion
+// would skip the check). A revocation is acknowledged once Postgres committed it and the primary
+// deleted the key, however far the replicas lag; if the DEL fails after the commit, the answer is
+// 503 and a sweep (every 5 s, revocations since the last sweep) deletes the key anyway.
+//
+// Failure: every Redis error is a 503 with no token handed out; every Postgres error too. Login
+// and refresh write Redis before they commit: a failed commit leaves keys for a session nobody
+// holds a token of (deleted at once, best effort). Cost: the check of a request is the same one
+// round trip as before; a login adds one transaction (lock, two inserts, the eviction update);
+// a refresh is one lookup and one transaction of four statements. Tokens issued before sessions
+// (no sid) are refused: deploying sessions logs every user out once.
 //
 // # Login, registration and mail request limits
 //

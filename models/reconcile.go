@@ -290,3 +290,22 @@ func (r *Reconciler) Sweep(ctx context.Context, rdb redis.UniversalClient) (int,
 // sweepMargin is how far back past the last sweep the next one looks: revoked_at is written
 // with the revoking instance's clock.
 const sweepMargin = 30 * time.Second
+
+// Prune deletes up to limit sessions that ended (revoked, idle or past their max age) longer
+// ago than the reconciliation window, with their refresh tokens, and returns how many. Nothing
+// needs them then: no access token of theirs is alive, and their refresh tokens are refused
+// for being unknown as they were for being revoked.
+func (r *Reconciler) Prune(ctx context.Context, idle time.Duration, limit int) (int, error) {
+	cutoff := time.Now().Add(-r.window)
+	var ids []string
+	err := r.db.NewRaw(`WITH gone AS (
+			DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
+				WHERE revoked_at < ? OR expires_at < ? OR last_used_at < ? LIMIT ?)
+			RETURNING id),
+		tokens AS (DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM gone))
+		SELECT id FROM gone`, cutoff, cutoff, cutoff.Add(-idle), limit).Scan(ctx, &ids)
+	if err != nil && !isUndefinedTable(err) {
+		return 0, err
+	}
+	return len(ids), nil
+}

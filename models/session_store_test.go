@@ -309,3 +309,25 @@ func TestTokenStoreCheck(t *testing.T) {
 		wantCode(t, dead.Allow(ctx, uid, sid, jti, models.RoleUser, time.Now().Add(time.Hour), time.Now().Add(time.Hour)), models.CodeUnavailable)
 	})
 }
+
+func TestSessionPrune(t *testing.T) {
+	t.Parallel()
+	e := newSessionsEnv(t)
+	ctx := context.Background()
+	u := e.user(t)
+	ended, live := e.open(t, u), e.open(t, u)
+	apptest.Must(t, e.sessions.Revoke(ctx, u.ID, ended.SessionID, models.EndLogout), "revoke")
+	_, err := e.db.ExecContext(ctx, "UPDATE sessions SET revoked_at = revoked_at - interval '2 hours' WHERE id = ?", ended.SessionID)
+	apptest.Must(t, err, "age the revocation")
+	n, err := models.NewReconciler(e.db, time.Hour, nil).Prune(ctx, testSessionOptions.IdleTimeout, 100)
+	apptest.Must(t, err, "prune")
+	var sessions, tokens int
+	apptest.Must(t, e.db.QueryRowContext(ctx, "SELECT count(*) FROM sessions WHERE user_id = ?", u.ID).Scan(&sessions), "count")
+	apptest.Must(t, e.db.QueryRowContext(ctx, "SELECT count(*) FROM refresh_tokens WHERE session_id = ?", ended.SessionID).Scan(&tokens), "count")
+	if n < 1 || sessions != 1 || tokens != 0 {
+		t.Fatalf("pruned %d; %d sessions and %d refresh tokens left", n, sessions, tokens)
+	}
+	if _, err := e.sessions.Refresh(ctx, live.RefreshToken, models.Client{}); err != nil {
+		t.Fatalf("prune touched a live session: %v", err)
+	}
+}
