@@ -62,18 +62,18 @@ func (r *Reconciler) OnConnect(ctx context.Context, cn *redis.Conn) error {
 	if err != nil {
 		return err
 	}
-	fields := infoFields(info)
-	cluster := fields["cluster_enabled"] == "1"
-	if fields["redis_mode"] == "sentinel" {
+	node := parseInfo(info)
+	cluster := node.cluster
+	if node.mode == "sentinel" {
 		return nil // a Sentinel holds no data
 	}
-	if fields["role"] != "master" {
+	if node.role != "master" {
 		if cluster {
 			return errReplica
 		}
 		return nil // writes fail with READONLY; nothing here can revive a token
 	}
-	identity := fields["run_id"] + ":" + fields["master_replid"]
+	identity := node.runID + ":" + node.replID
 	r.mu.Lock()
 	defer r.mu.Unlock() // one reconciliation at a time; the others then find it known
 	if r.known[identity] {
@@ -240,15 +240,37 @@ func crc16(s string) uint16 {
 	return crc
 }
 
-// infoFields parses INFO's "name:value" lines.
-func infoFields(info string) map[string]string {
-	fields := map[string]string{}
-	for _, line := range strings.Split(info, "\n") {
-		if name, value, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && !strings.HasPrefix(name, "#") {
-			fields[name] = value
+// nodeInfo is what OnConnect needs of INFO.
+type nodeInfo struct {
+	mode, role, runID, replID string
+	cluster                   bool
+}
+
+// parseInfo reads INFO's "name:value" lines for the fields of nodeInfo, without building a map
+// of every line (it runs on every new connection).
+func parseInfo(info string) nodeInfo {
+	var n nodeInfo
+	for len(info) > 0 {
+		line, rest, _ := strings.Cut(info, "\n")
+		info = rest
+		name, value, ok := strings.Cut(strings.TrimSuffix(line, "\r"), ":")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "redis_mode":
+			n.mode = value
+		case "role":
+			n.role = value
+		case "run_id":
+			n.runID = value
+		case "master_replid":
+			n.replID = value
+		case "cluster_enabled":
+			n.cluster = value == "1"
 		}
 	}
-	return fields
+	return n
 }
 
 // Sweep deletes from Redis the keys of sessions revoked since the last successful sweep (less a

@@ -63,7 +63,7 @@ func TestContractCatchesDrift(t *testing.T) {
 		{"InvalidRequestRefused", exchange{req: post("/auth/register", `{"email":1}`), reqBody: []byte(`{"email":1}`), status: 400,
 			header: hdr("application/json"), body: []byte(`{"error":"validation error: x","code":"validation_error","request_id":"abc"}`)}, ""},
 		{"ValidLogin", exchange{req: post("/auth/login", creds), reqBody: []byte(creds), status: 200, header: hdr("application/json"),
-			body: []byte(`{"token":"x","token_type":"Bearer","expires_in":86400,"expires_at":"2026-11-29T12:00:00Z"}`)}, ""},
+			body: []byte(`{"token":"x","token_type":"Bearer","expires_in":86400,"expires_at":"2026-11-29T12:00:00Z","refresh_token":"Jm1x0qYxQ3m4bq3v0o6mTBO9cX0ZyH3tQ8m2w9gQf1c","refresh_expires_at":"2026-12-29T12:00:00Z","session_id":"0b1c6a4e-3f7d-4a1e-9b2f-5d8c7e6f4a3b"}`)}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
