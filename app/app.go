@@ -41,6 +41,7 @@ type App struct {
 	// sessions opens, refreshes and ends sessions; reconciler redoes revocations on a Redis
 	// node that lost data, and sweeps recent ones again.
 	sessions   *models.Sessions
+	mfa        *models.MFA
 	reconciler *models.Reconciler
 	stopSweep  context.CancelFunc
 	hasher     *models.Hasher
@@ -62,7 +63,13 @@ type App struct {
 
 // New builds the service from cfg. It opens the pools without connecting, so it succeeds while
 // Postgres or Redis are down; Run waits for them.
-func New(cfg config.Config, logger *slog.Logger) (*App, error) {
+//
+// opts are for tests (WithClock).
+func New(cfg config.Config, logger *slog.Logger, opts ...Option) (*App, error) {
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	db := OpenDB(cfg.DB)
 	rdb, reconciler, err := openReconciledRedis(cfg, db, logger)
 	if err != nil {
@@ -88,6 +95,7 @@ func New(cfg config.Config, logger *slog.Logger) (*App, error) {
 	a.users = models.NewBunUserStore(a.db, cfg.DB.QueryTimeout)
 	a.tokens = models.NewTokenStore(rdb, cfg.Redis.Timeout)
 	a.sessions = NewSessions(cfg, a.db, a.tokens)
+	a.mfa = newMFA(cfg, a.db, o.now)
 	a.accounts = models.NewAccountStore(a.db, cfg.DB.QueryTimeout)
 	if a.mailer, err = a.newMailWorker(); err != nil {
 		return nil, err
@@ -100,6 +108,18 @@ func New(cfg config.Config, logger *slog.Logger) (*App, error) {
 	a.admin = a.newAdminApp()
 	return a, nil
 }
+
+// Option changes how New builds the App (tests only).
+type Option func(*options)
+
+type options struct {
+	// now is the clock of the second factor's time steps.
+	now func() time.Time
+}
+
+// WithClock makes now the clock of TOTP steps and mfa_token expiry, so a test can move through
+// 30-second steps without waiting for them.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // BcryptConcurrency is the number of bcrypt operations allowed at once: BCRYPT_CONCURRENCY, or
 // by default GOMAXPROCS (which Go sets from the container's CPU limit, unlike NumCPU).

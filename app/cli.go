@@ -26,6 +26,8 @@ commands:
   users suspend EMAIL [--reason R] [--until RFC3339]
                                           suspend a user and revoke their tokens
   users activate EMAIL                    lift a suspension
+  users mfa-reset EMAIL                   turn a user's second factor off and end their sessions
+  mfa rekey                               re-encrypt TOTP secrets under MFA_ENCRYPTION_KEY
   users import --from-postgres URL | --file PATH|- [--dry-run]
                                           copy users from the old service (its database or
                                           JSON Lines); exit 1 if any row failed
@@ -102,6 +104,8 @@ func (cli CLI) run(ctx context.Context, args []string) error {
 		return cli.users(ctx, cfg, args)
 	case "healthcheck":
 		return cli.healthcheck(ctx, cfg)
+	case "mfa":
+		return cli.mfa(ctx, cfg, args)
 	}
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
 }

@@ -18,6 +18,9 @@ func (cli CLI) users(ctx context.Context, cfg config.Config, args []string) erro
 	if len(args) > 0 && args[0] == "import" {
 		return cli.usersImport(ctx, cfg, args[1:])
 	}
+	if len(args) > 0 && args[0] == "mfa-reset" {
+		return cli.usersMFAReset(ctx, cfg, args[1:])
+	}
 	if len(args) < 2 {
 		return usageError{"users needs promote|suspend|activate EMAIL, or import"}
 	}

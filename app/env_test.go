@@ -28,6 +28,8 @@ type env struct {
 	// sessions and handles are the test's own, over the App's Postgres and Redis.
 	sessions *models.Sessions
 	handles  apptest.Handles
+	// clock is the App's TOTP clock when the env was made with one (newMFAEnv).
+	clock *testClock
 }
 
 // newEnv returns an env over a ready App on a fresh database.

@@ -126,6 +126,7 @@ func (a *App) newPublicApp() *fiber.App {
 	routes.RegisterAuth(f, &routes.Auth{
 		Users:    a.users,
 		Sessions: a.sessions,
+		MFA:      a.mfa,
 		Hasher:   a.hasher,
 		Limiter:  limiter,
 		Events:   a.metrics.AuthEvent,
@@ -152,6 +153,10 @@ func (a *App) newPublicApp() *fiber.App {
 		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 	}, auth)
 	routes.RegisterSessions(f, &routes.Sessions{Sessions: a.sessions, Users: a.users, Events: a.metrics.AuthEvent}, auth)
+	routes.RegisterMFA(f, &routes.MFA{
+		MFA: a.mfa, Sessions: a.sessions, Users: a.users, Hasher: a.hasher, Limiter: limiter,
+		Events: a.metrics.AuthEvent, ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
+	}, auth)
 	routes.RegisterUsers(f, &routes.Users{
 		Store:         a.users,
 		Hasher:        a.hasher,

@@ -21,6 +21,7 @@ type Config struct {
 	Register Register
 	Log      Log
 	Mail     Mail
+	MFA      MFA
 }
 
 // HTTP configures the public listener.
@@ -157,6 +158,13 @@ type Register struct {
 type Log struct {
 	Level  string // debug, info, warn, error
 	Format string // json or text
+}
+
+// MFA configures the second factor.
+type MFA struct {
+	// Key and PreviousKey are 32-byte keys (nil: unset).
+	Key, PreviousKey []byte
+	Issuer           string
 }
 
 // Mail configures the account lifecycle's mail: SMTP, links, token lifetimes, the delivery

@@ -78,6 +78,9 @@ func (c Config) crossChecks() []string {
 	if c.HTTP.Port != 0 && c.HTTP.Port == c.Admin.Port && c.HTTP.Host == c.Admin.Host {
 		problems = append(problems, "ADMIN_PORT: must differ from PORT")
 	}
+	if c.MFA.PreviousKey != nil && c.MFA.Key == nil {
+		problems = append(problems, "MFA_ENCRYPTION_KEY_PREVIOUS: set MFA_ENCRYPTION_KEY too (the new key)")
+	}
 	if c.JWT.AccessTTL > 0 && c.JWT.ExpiryHours > 0 {
 		problems = append(problems, "ACCESS_TOKEN_TTL, JWT_EXPIRY_HOURS: set only one (JWT_EXPIRY_HOURS is the older spelling)")
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -87,4 +88,20 @@ func looksRandom(s string) error {
 		}
 	}
 	return nil
+}
+
+// parseMFAKey reads an MFA encryption key: empty is unset; otherwise 32 bytes in standard
+// base64, held to the same rules as JWT_SECRET (not published, no placeholder, plainly random).
+func parseMFAKey(raw string) ([]byte, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	if err := checkSecret(raw); err != nil {
+		return nil, err
+	}
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil || len(key) != 32 {
+		return nil, errors.New("must be 32 bytes in base64 (`openssl rand -base64 32`)")
+	}
+	return key, nil
 }

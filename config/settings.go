@@ -285,6 +285,21 @@ var Settings = []Setting{
 		c.Register.Window, err = parseDuration(raw, time.Second, 24*time.Hour)
 		return err
 	}},
+	{"MFA_ENCRYPTION_KEY", "", "32 random bytes, base64, that encrypt TOTP secrets (`openssl rand -base64 32`); unset: MFA routes answer 503", func(c *Config, raw string) (err error) {
+		c.MFA.Key, err = parseMFAKey(raw)
+		return err
+	}},
+	{"MFA_ENCRYPTION_KEY_PREVIOUS", "", "the key before MFA_ENCRYPTION_KEY, still opening what it sealed until `mfa rekey`", func(c *Config, raw string) (err error) {
+		c.MFA.PreviousKey, err = parseMFAKey(raw)
+		return err
+	}},
+	{"MFA_ISSUER", "authapi", "issuer shown by authenticator apps", func(c *Config, raw string) error {
+		if raw == "" || strings.ContainsAny(raw, ":\x00") {
+			return errors.New("must be non-empty, without ':'")
+		}
+		c.MFA.Issuer = raw
+		return nil
+	}},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, raw string) error {
 		switch strings.ToLower(raw) {
 		case "debug", "info", "warn", "error":

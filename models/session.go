@@ -60,7 +60,8 @@ type Client struct {
 const MaxUserAgentBytes = 256
 
 // LoginProof is what a login proved before it asks for a session: the user, the hash its
-// password matched, and the user's session epoch as read before the password check.
+// password matched, the user's session epoch as read before the password check, and how it
+// was authenticated (["pwd"], or with a second factor ["pwd","otp"] / ["pwd","recovery"]).
 type LoginProof struct {
 	UserID       uuid.UUID
 	VerifiedHash string

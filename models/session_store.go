@@ -46,6 +46,7 @@ type lockedUser struct {
 	role           Role
 	passwordHash   string
 	sessionEpoch   int64
+	mfaEnabled     bool
 }
 
 func (u *lockedUser) suspendedAt(now time.Time) bool {
@@ -57,8 +58,8 @@ func (u *lockedUser) suspendedAt(now time.Time) bool {
 // first, then session rows, so they serialise and never deadlock.
 func lockUser(ctx context.Context, tx bun.Tx, id uuid.UUID, lock string) (*lockedUser, error) {
 	u := new(lockedUser)
-	err := tx.QueryRowContext(ctx, "SELECT status, suspended_until, role, password_hash, session_epoch FROM users WHERE id = ? "+lock, id).
-		Scan(&u.status, &u.suspendedUntil, &u.role, &u.passwordHash, &u.sessionEpoch)
+	err := tx.QueryRowContext(ctx, "SELECT status, suspended_until, role, password_hash, session_epoch, mfa_enabled FROM users WHERE id = ? "+lock, id).
+		Scan(&u.status, &u.suspendedUntil, &u.role, &u.passwordHash, &u.sessionEpoch, &u.mfaEnabled)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +69,8 @@ func lockUser(ctx context.Context, tx bun.Tx, id uuid.UUID, lock string) (*locke
 // Open opens a session for a login that proved its password: in one transaction that holds
 // the user row, it checks that the hash the password matched is still the stored one (a reset
 // or change that committed meanwhile makes it 401), that the user is not suspended (403) and
-// that no revocation of all the user's sessions happened since the login read the row (401);
+// that no revocation of all the user's sessions happened since the login read the row (401),
+// and that a user with MFA on brings a second factor (ErrMFARequired);
 // then it writes the session, its refresh token, ends the least recently used sessions past
 // MaxPerUser, and tells Redis, all before the commit. A revocation that comes after the commit
 // finds the session; one that came before it is seen here.
@@ -93,6 +95,8 @@ func (s *Sessions) Open(ctx context.Context, proof LoginProof, client Client) (*
 			return errSuspended
 		case user.sessionEpoch != proof.SessionEpoch:
 			return Errorf(CodeUnauthorized, "sessions were revoked while signing in; sign in again")
+		case user.mfaEnabled && len(proof.AMR) < 2:
+			return ErrMFARequired // decided here, under the lock, so MFA turned on meanwhile counts
 		}
 		sess := &Session{
 			ID: uuid.New(), UserID: proof.UserID, CreatedAt: now, LastUsedAt: now,

@@ -58,6 +58,8 @@ type User struct {
 	// TokensRevokedAt is when every access token of the user was last refused while the
 	// sessions stayed (a demotion); the Reconciler reads it.
 	TokensRevokedAt *time.Time `bun:"tokens_revoked_at"`
+	// MFAEnabled says a second factor is required at login (GET /auth/me shows it).
+	MFAEnabled bool `bun:"mfa_enabled,notnull,default:false"`
 }
 
 // IsSuspendedAt reports whether the account is suspended at instant now: a suspension with no

@@ -42,7 +42,7 @@ func (s *BunUserStore) Create(ctx context.Context, u *User) error {
 // userByID is the primary-key lookup of every authenticated request, written out once: Bun's
 // query builder re-derived the column list, the WHERE clause and the scan plan by reflection
 // on each call. Bun still formats the argument and runs its query hooks (QueryRowContext).
-const userByID = `SELECT id, email, password_hash, status, suspension_reason, suspended_until, role, created_at
+const userByID = `SELECT id, email, password_hash, status, suspension_reason, suspended_until, role, created_at, mfa_enabled
 	FROM users WHERE id = ?`
 
 // ByID returns the user with id, or a CodeNotFound error.
@@ -51,7 +51,7 @@ func (s *BunUserStore) ByID(ctx context.Context, id uuid.UUID) (*User, error) {
 	defer cancel()
 	u := new(User)
 	err := s.db.QueryRowContext(ctx, userByID, id).
-		Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Status, &u.SuspensionReason, &u.SuspendedUntil, &u.Role, &u.CreatedAt)
+		Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Status, &u.SuspensionReason, &u.SuspendedUntil, &u.Role, &u.CreatedAt, &u.MFAEnabled)
 	if err != nil {
 		return nil, dbError(err)
 	}

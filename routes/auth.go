@@ -2,6 +2,7 @@ package routes
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -18,9 +19,11 @@ type AuthEvents func(event, result string)
 type Auth struct {
 	Users    models.UserStore
 	Sessions *models.Sessions
-	Hasher   *models.Hasher
-	Limiter  *models.LoginLimiter
-	Events   AuthEvents
+	// MFA starts the second step of a login for a user with MFA on.
+	MFA     *models.MFA
+	Hasher  *models.Hasher
+	Limiter *models.LoginLimiter
+	Events  AuthEvents
 	// ClientAddr names the client for the login and registration limits (see
 	// middleware.ClientAddr).
 	ClientAddr func(*fiber.Ctx) string
@@ -194,15 +197,25 @@ func (h *Auth) login(c *fiber.Ctx) error {
 		h.Events("login", "suspended")
 		return models.Errorf(models.CodeForbidden, "account suspended")
 	}
-	if err := attempt.Succeed(ctx); err != nil {
-		return err
-	}
 	// The hash the password matched and the epoch read with it go along: the session opens
-	// only if both are still the stored ones (models.Sessions.Open).
-	grant, err := h.Sessions.Open(ctx, models.LoginProof{
-		UserID: user.ID, VerifiedHash: user.PasswordHash, SessionEpoch: user.SessionEpoch, AMR: []string{"pwd"},
-	}, h.clientOf(c))
+	// only if both are still the stored ones, and only with a second factor if the user has
+	// MFA on (models.Sessions.Open decides all of it under the user row's lock).
+	proof := models.LoginProof{UserID: user.ID, VerifiedHash: user.PasswordHash, SessionEpoch: user.SessionEpoch, AMR: []string{"pwd"}}
+	client := h.clientOf(c)
+	grant, err := h.Sessions.Open(ctx, proof, client)
+	if errors.Is(err, models.ErrMFARequired) {
+		// The password was right, but this is no success yet: the count goes back, and neither the
+		// account+address counter is cleared nor the address marked known until the second step.
+		_ = attempt.Cancel(ctx)
+		token, err := h.MFA.Challenge(ctx, proof, email, client)
+		if err != nil {
+			return err
+		}
+		h.Events("login", "mfa_required")
+		return c.JSON(mfaRequiredJSON{MFARequired: true, MFAToken: token, ExpiresIn: int64(h.MFA.Options().ChallengeTTL / time.Second)})
+	}
 	if err != nil {
+		_ = attempt.Cancel(ctx)
 		switch models.ErrorCode(err) {
 		case models.CodeForbidden:
 			h.Events("login", "suspended")
@@ -210,6 +223,11 @@ func (h *Auth) login(c *fiber.Ctx) error {
 			h.Events("login", "raced_revocation")
 		}
 		return err
+	}
+	if err := attempt.Succeed(ctx); err != nil {
+		// The session is open and its tokens are live: hand them out. The counters were only
+		// to be cleared; the metric says that it failed.
+		h.Events("login", "limiter_unavailable")
 	}
 	h.rehash(ctx, user, user.PasswordHash, password)
 	h.Events("login", "success")
@@ -248,7 +266,7 @@ func (h *Auth) me(c *fiber.Ctx) error {
 	// The hot path: encoded straight into a stack buffer, then copied into the response.
 	var scratch [512]byte
 	c.Response().Header.SetContentType(fiber.MIMEApplicationJSON)
-	c.Response().SetBody(AppendUserJSON(scratch[:0], user)) // SetBody copies; c.Send would keep the slice
+	c.Response().SetBody(AppendMeJSON(scratch[:0], user)) // SetBody copies; c.Send would keep the slice
 	return nil
 }
 

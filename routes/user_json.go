@@ -2,6 +2,7 @@ package routes
 
 import (
 	"encoding/hex"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -41,6 +42,14 @@ func AppendUserJSON(dst []byte, u *models.User) []byte {
 	}
 	dst = append(dst, `},"role":`...)
 	dst = appendJSONString(dst, string(u.Role))
+	return append(dst, '}')
+}
+
+// AppendMeJSON appends GET /auth/me's body: the user object and "mfa_enabled".
+func AppendMeJSON(dst []byte, u *models.User) []byte {
+	dst = AppendUserJSON(dst, u)
+	dst = append(dst[:len(dst)-1], `,"mfa_enabled":`...)
+	dst = strconv.AppendBool(dst, u.MFAEnabled)
 	return append(dst, '}')
 }
 

@@ -5,6 +5,7 @@ package apptest
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"net/url"
 	"os"
@@ -24,6 +25,13 @@ import (
 // Secret is the JWT secret of test apps, random for each test binary: a value written in the
 // repository would be a published secret, which the service refuses.
 var Secret = rand.Text() + rand.Text()
+
+// MFAKey is the tests' MFA_ENCRYPTION_KEY: 32 random bytes, base64, new in every run.
+var MFAKey = func() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}()
 
 const howToStart = `run the tests with "just test", which starts private instances itself, or start them
 with "just services" and export TEST_DATABASE_URL and TEST_REDIS_URL as the URLs it prints`
@@ -115,12 +123,13 @@ func MustOpenRedis(tb testing.TB) redis.UniversalClient {
 func Config(tb testing.TB, dbURL string, overrides map[string]string) config.Config {
 	tb.Helper()
 	values := map[string]string{
-		"JWT_SECRET":   Secret,
-		"DATABASE_URL": dbURL,
-		"REDIS_URL":    RedisURL(tb),
-		"BCRYPT_COST":  "4",
-		"LOG_LEVEL":    "error",
-		"DB_TIMEOUT":   "10s",
+		"JWT_SECRET":         Secret,
+		"MFA_ENCRYPTION_KEY": MFAKey,
+		"DATABASE_URL":       dbURL,
+		"REDIS_URL":          RedisURL(tb),
+		"BCRYPT_COST":        "4",
+		"LOG_LEVEL":          "error",
+		"DB_TIMEOUT":         "10s",
 		// bcrypt runs at BCRYPT_NICE 10, so on a CI machine busy with other work a hash can take
 		// far longer than in production; a wait for a slot must not turn into a 503 there.
 		// Tests of admission control set their own timeout.

@@ -78,12 +78,12 @@ func (h Handles) MintSession(tb testing.TB, userID string) *models.Grant {
 // NewEnv builds an App over cfg, logging JSON to logs (discarded when nil), and the test's
 // handles. The App is not prepared yet: call Prepare (what Run does) once the test has set up
 // what must come first. Everything is closed when the test ends.
-func NewEnv(tb testing.TB, cfg config.Config, logs io.Writer) *Env {
+func NewEnv(tb testing.TB, cfg config.Config, logs io.Writer, opts ...app.Option) *Env {
 	tb.Helper()
 	if logs == nil {
 		logs = io.Discard
 	}
-	a, err := app.New(cfg, app.NewLogger(config.Log{Level: cfg.Log.Level, Format: "json"}, logs))
+	a, err := app.New(cfg, app.NewLogger(config.Log{Level: cfg.Log.Level, Format: "json"}, logs), opts...)
 	if err != nil {
 		tb.Fatalf("new app: %v", err)
 	}
@@ -105,11 +105,11 @@ func (e *Env) Prepare(tb testing.TB) {
 // MustNewApp returns a ready Env over a fresh database, which the App's Prepare migrates as
 // MIGRATE_ON_START does in production; overrides apply on top of Config. Logs go to logs when
 // it is not nil.
-func MustNewApp(tb testing.TB, overrides map[string]string, logs io.Writer) *Env {
+func MustNewApp(tb testing.TB, overrides map[string]string, logs io.Writer, opts ...app.Option) *Env {
 	tb.Helper()
 	dbURL := MustCreateDatabase(tb)
 	MustOpenRedis(tb) // fail early, with the how-to, when Redis is missing
-	e := NewEnv(tb, Config(tb, dbURL, overrides), logs)
+	e := NewEnv(tb, Config(tb, dbURL, overrides), logs, opts...)
 	e.Prepare(tb)
 	return e
 }
