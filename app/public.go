@@ -97,6 +97,9 @@ func (a *App) newPublicApp() *fiber.App {
 	routes.RegisterPublicHealth(f, health)
 	// The API's description needs no database, so it is served while starting too.
 	routes.RegisterDocs(f)
+	// The public keys likewise: verifiers may fetch them before the schema is ready.
+	keys := signingKeys(a.cfg.JWT)
+	routes.RegisterJWKS(f, keys)
 
 	// Everything registered after this answers 503 until the schema is ready. Routes above it
 	// (health) match first and never reach it.
@@ -112,7 +115,7 @@ func (a *App) newPublicApp() *fiber.App {
 	// Each protected route lists this chain where it is registered (routes/auth.go, account.go, users.go).
 	auth := routes.Authn{
 		JWT: middleware.JWT(middleware.JWTOptions{
-			Secret: a.cfg.JWT.Secret, Issuer: a.cfg.JWT.Issuer, Leeway: a.cfg.JWT.Leeway,
+			Secret: a.cfg.JWT.Secret, Keys: keys, Issuer: a.cfg.JWT.Issuer, Leeway: a.cfg.JWT.Leeway,
 		}, a.metrics.TokenRejected),
 		Whitelist: middleware.Whitelist(a.tokens, a.metrics.TokenRejected),
 	}
@@ -129,7 +132,7 @@ func (a *App) newPublicApp() *fiber.App {
 		Hasher:  a.hasher,
 		Limiter: limiter,
 		Issuer: models.NewIssuer(models.IssuerOptions{
-			Secret: a.cfg.JWT.Secret, Issuer: a.cfg.JWT.Issuer, Expiry: a.cfg.JWT.Expiry(),
+			Secret: a.cfg.JWT.Secret, Key: firstKey(keys), Issuer: a.cfg.JWT.Issuer, Expiry: a.cfg.JWT.Expiry(),
 		}, time.Now),
 		Events: a.metrics.AuthEvent,
 		// Not c.IP(): Fiber takes the left-most X-Forwarded-For entry, which the client writes.

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"time"
 )
 
@@ -86,7 +87,11 @@ type Redis struct {
 
 // JWT configures token signing and checking.
 type JWT struct {
+	// Alg is AlgHS256 (Secret signs and verifies) or AlgEdDSA (SigningKeys: the first signs,
+	// every one verifies).
+	Alg         string
 	Secret      []byte
+	SigningKeys []ed25519.PrivateKey
 	ExpiryHours int
 	Issuer      string
 	// Leeway is the clock skew tolerated on nbf (at most 30 s, per the contract).

@@ -12,7 +12,8 @@ import (
 // panics otherwise).
 type Claims struct {
 	jwt.RegisteredClaims
-	Role Role `json:"role"`
+	Role      Role   `json:"role"`
+	SessionID string `json:"sid"`
 }
 
 // Validate is called by the jwt library after its own exp/iat checks. The library accepts a
@@ -39,9 +40,11 @@ func (c *Claims) Validate() error {
 // configured through the jwt middleware; the middleware checks nbf itself with its leeway.
 func (c *Claims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
 
-// IssuerOptions configures the signing of tokens.
+// IssuerOptions configures the signing of tokens: HS256 with Secret, or EdDSA with Key when
+// it is set (JWT_ALG=EdDSA; the first key of JWT_SIGNING_KEYS_FILE).
 type IssuerOptions struct {
 	Secret []byte
+	Key    *SigningKey
 	Issuer string
 	Expiry time.Duration
 }
@@ -60,7 +63,8 @@ func NewIssuer(opts IssuerOptions, now func() time.Time) *Issuer {
 // Expiry is the lifetime of the tokens it signs.
 func (i *Issuer) Expiry() time.Duration { return i.opts.Expiry }
 
-// Issue returns a signed token for the user and its claims (HS256, a random jti).
+// Issue returns a signed token for the user and its claims (HS256, or EdDSA naming its kid; a
+// random jti).
 func (i *Issuer) Issue(userID uuid.UUID, role Role) (string, *Claims, error) {
 	now := i.now().UTC().Truncate(time.Second)
 	claims := &Claims{
@@ -74,7 +78,7 @@ func (i *Issuer) Issue(userID uuid.UUID, role Role) (string, *Claims, error) {
 		},
 		Role: role,
 	}
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(i.opts.Secret)
+	signed, err := i.sign(claims)
 	if err != nil {
 		return "", nil, err
 	}
