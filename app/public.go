@@ -112,7 +112,8 @@ func (a *App) newPublicApp() *fiber.App {
 		})
 	}
 
-	// Each protected route lists this chain where it is registered (routes/auth.go, account.go, users.go).
+	// Each protected route lists this chain where it is registered (routes/auth.go, check.go,
+	// account.go, users.go).
 	auth := routes.Authn{
 		JWT: middleware.JWT(middleware.JWTOptions{
 			Secret: a.cfg.JWT.Secret, Keys: keys, Issuer: a.cfg.JWT.Issuer, Leeway: a.cfg.JWT.Leeway,
@@ -143,6 +144,7 @@ func (a *App) newPublicApp() *fiber.App {
 		Registrations: models.NewRegisterLimiter(a.rdb,
 			models.LimitRule{Max: a.cfg.Register.MaxPerAddr, Window: a.cfg.Register.Window}, a.cfg.Redis.Timeout),
 	}, auth)
+	routes.RegisterCheck(f, auth)
 	mailLimits := a.cfg.Mail
 	routes.RegisterAccount(f, &routes.Account{
 		Users:    a.users,
