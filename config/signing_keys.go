@@ -32,7 +32,7 @@ func readSigningKeys(path string) ([]ed25519.PrivateKey, error) {
 	}
 	keys, err := parseSigningKeysPEM(data)
 	if err != nil {
-		return nil, fmt.Errorf("%q %w", path, err)
+		return nil, fmt.Errorf("%q: %w", path, err)
 	}
 	return keys, nil
 }
