@@ -3,7 +3,8 @@
 //
 // # Tokens
 //
-// Issuer signs HS256 tokens; TokenStore decides whether a signed token is live. Redis holds,
+// Issuer signs tokens, HS256 or EdDSA (signing_keys.go); TokenStore decides whether a signed
+// token is live. Redis holds,
 // per token and per user (the {<user id>} hash tag keeps a user's keys in one Cluster slot):
 //
 //	jwt:<jti>                  "<epoch> <role>": what the token is bound to; TTL = exp - iat
