@@ -93,7 +93,7 @@ func TestBadKeysFileExits2(t *testing.T) {
 func ptr(s string) *string { return &s }
 
 // TestKeyRotationWithJWKS rotates the signing key across restarts of the binary, as the runbook
-// says: [old] → [new, old] → [new]. At each step a verifier that knows nothing of this service
+// says: [old] → [old, new] → [new, old] → [new]. At each step a verifier that knows nothing of this service
 // (lestrrat-go/jwx) fetches /.well-known/jwks.json over HTTP and verifies the tokens: a token of
 // the old key verifies, and is accepted by the service, while the old key is listed; the new
 // key's tokens verify from the step it is listed; no one is logged out until the old key goes.
@@ -172,7 +172,19 @@ func TestKeyRotationWithJWKS(t *testing.T) {
 	}
 	stop(p)
 
-	// Step 2: [new, old]: new tokens are signed with the new key; the old token still verifies
+	// Step 2: [old, new]: the new key is listed and verifies, nothing is signed
+	// with it yet.
+	p = start(oldKey, newKey)
+	wantKids(p, oldKey.Kid, newKey.Kid)
+	if kid := decodeHeader(t, p.login(email))["kid"]; kid != oldKey.Kid {
+		t.Fatalf("[old, new]: kid %v, want the old key's", kid)
+	}
+	if err := verify(p, oldToken); err != nil {
+		t.Fatalf("[old, new]: old token: %v", err)
+	}
+	stop(p)
+
+	// Step 3: [new, old]: new tokens are signed with the new key; the old token still verifies
 	// offline and still works here (no logout).
 	p = start(newKey, oldKey)
 	wantKids(p, newKey.Kid, oldKey.Kid)
@@ -190,7 +202,7 @@ func TestKeyRotationWithJWKS(t *testing.T) {
 	}
 	stop(p)
 
-	// Step 3: [new]: the old key is gone, and its tokens with it, offline and here.
+	// Step 4: [new]: the old key is gone, and its tokens with it, offline and here.
 	p = start(newKey)
 	wantKids(p, newKey.Kid)
 	if err := verify(p, newToken); err != nil {
