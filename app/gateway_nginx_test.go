@@ -131,6 +131,11 @@ func TestNginxGateway(t *testing.T) {
 			t.Fatalf("the upstream saw %s %q %v", got.Method, got.Body, got.Header)
 		}
 		wantIdentity(got, user, "user")
+		// A body larger than nginx's memory buffers goes through its temp files.
+		big := strings.Repeat("0123456789abcdef", 200<<10/16)
+		if got = through(http.MethodPut, "/blob", user, nil, big); got.Body != big {
+			t.Fatalf("the upstream got %d bytes of %d", len(got.Body), len(big))
+		}
 	})
 	t.Run("ClientXAuthHeadersDropped", func(t *testing.T) {
 		forged := map[string]string{

@@ -44,7 +44,14 @@ func StartNginx(tb testing.TB, authapiAddr, upstreamAddr string) string {
 		tb.Fatalf("a placeholder of %s is left unrendered", GatewayTemplate())
 	}
 	dir := tb.TempDir()
+	// As root, nginx would run its worker as nobody, which cannot write the temp paths in the
+	// test's own directory (large bodies are buffered there): keep the worker as root then.
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;"
+	}
 	main := fmt.Sprintf(`worker_processes 1;
+%[2]s
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log info;
 events { worker_connections 256; }
@@ -57,7 +64,7 @@ http {
     scgi_temp_path %[1]s/scgi;
     include %[1]s/gateway.conf;
 }
-`, dir)
+`, dir, user)
 	for name, content := range map[string]string{"gateway.conf": server, "nginx.conf": main} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			tb.Fatal(err)
