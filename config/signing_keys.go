@@ -26,7 +26,7 @@ func readSigningKeys(path string) ([]ed25519.PrivateKey, error) {
 	if err != nil {
 		var perr *os.PathError
 		if errors.As(err, &perr) {
-			return nil, fmt.Errorf("cannot read %q: %v", path, perr.Err)
+			return nil, fmt.Errorf("cannot read %q: %w", path, perr.Err)
 		}
 		return nil, fmt.Errorf("cannot read %q", path)
 	}
