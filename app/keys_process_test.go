@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,6 +54,19 @@ func TestKeysGenerate(t *testing.T) {
 	}
 	if string(first) == string(second) {
 		t.Fatal("the same key twice")
+	}
+	for _, args := range [][]string{{"keys", "--help"}, {"--help"}} {
+		cmd := exec.Command(apptest.Binary(t), args...)
+		cmd.Env = []string{}
+		if out, err := cmd.Output(); err != nil || !strings.Contains(string(out), "keys generate") {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
+	cmd := exec.Command(apptest.Binary(t), "keys", "rotate")
+	cmd.Env = []string{}
+	var exit *exec.ExitError
+	if err := cmd.Run(); !errors.As(err, &exit) || exit.ExitCode() != app.ExitUsage {
+		t.Fatalf("keys rotate: %v, want exit 2", err)
 	}
 }
 
