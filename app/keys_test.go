@@ -68,6 +68,9 @@ func rawToken(t *testing.T, header, claims map[string]any, sign func(input []byt
 	return input + "." + base64.RawURLEncoding.EncodeToString(sign([]byte(input)))
 }
 
+// truncated drops the last two characters of the token's signature (63 of its 64 bytes remain).
+func truncated(token string) string { return token[:len(token)-2] }
+
 func edSigner(k models.SigningKey) func([]byte) []byte {
 	return func(input []byte) []byte { return ed25519.Sign(k.Private, input) }
 }
@@ -174,7 +177,7 @@ func TestEdDSATokens(t *testing.T) {
 		"stranger key offered through jku":    ed(stranger, map[string]any{"jku": "http://127.0.0.1:1/jwks.json"}),
 		"stranger key offered through x5u":    ed(stranger, map[string]any{"x5u": "http://127.0.0.1:1/cert.pem"}),
 		"signature of another token":          strings.Join(append(strings.Split(ed(signer, nil), ".")[:2], strings.Split(ed(signer, nil), ".")[2]), "."),
-		"signature truncated":                 strings.TrimSuffix(ed(signer, nil), "A"),
+		"signature truncated":                 truncated(ed(signer, nil)),
 		"signature removed":                   strings.Join(strings.Split(ed(signer, nil), ".")[:2], ".") + ".",
 		"login token of the other key's kid ": strings.Replace(loginToken, strings.Split(loginToken, ".")[0], strings.Split(ed(verifier, nil), ".")[0], 1),
 	}
