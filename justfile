@@ -58,6 +58,13 @@ test *ARGS:
       # The API tests' service reaches Postgres through PgBouncer in transaction pooling mode.
       export TEST_PGBOUNCER_URL="postgres://postgres:postgres@127.0.0.1:$pb/postgres?sslmode=disable"
     fi
+    # The gateway test runs Debian's nginx; services.sh installs it with the others when it
+    # starts them, and here when the services were given.
+    if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+      [ "$(id -u)" = 0 ] || { echo "test: nginx missing; apt-get install -y nginx (or nginx-light)" >&2; exit 1; }
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+    fi
     go test -count=1 {{ARGS}} ./...
     just check-deploy
 

@@ -31,6 +31,8 @@ commands:
   users import --from-postgres URL | --file PATH|- [--dry-run]
                                           copy users from the old service (its database or
                                           JSON Lines); exit 1 if any row failed
+  keys generate                           print a new Ed25519 signing key (PKCS#8 PEM) for
+                                          JWT_SIGNING_KEYS_FILE; reads no configuration
   healthcheck                             ask the admin /readyz (for container health checks)
   version                                 print the version
 
@@ -83,6 +85,8 @@ func (cli CLI) run(ctx context.Context, args []string) error {
 	case "version", "--version":
 		fmt.Fprintln(cli.Stdout, cli.Version)
 		return nil
+	case "keys":
+		return cli.keys(args)
 	case bcryptWorkerCommand:
 		// Internal: the child that `serve` starts to run bcrypt (see cli_serve.go). It reads
 		// no settings and holds no secrets.

@@ -97,6 +97,9 @@ func (a *App) newPublicApp() *fiber.App {
 	routes.RegisterPublicHealth(f, health)
 	// The API's description needs no database, so it is served while starting too.
 	routes.RegisterDocs(f)
+	// The public keys likewise: verifiers may fetch them before the schema is ready.
+	keys := signingKeys(a.cfg.JWT)
+	routes.RegisterJWKS(f, keys)
 
 	// Everything registered after this answers 503 until the schema is ready. Routes above it
 	// (health) match first and never reach it.
@@ -109,10 +112,11 @@ func (a *App) newPublicApp() *fiber.App {
 		})
 	}
 
-	// Each protected route lists this chain where it is registered (routes/auth.go, account.go, users.go).
+	// Each protected route lists this chain where it is registered (routes/auth.go, check.go,
+	// account.go, users.go).
 	auth := routes.Authn{
 		JWT: middleware.JWT(middleware.JWTOptions{
-			Secret: a.cfg.JWT.Secret, Issuer: a.cfg.JWT.Issuer, Leeway: a.cfg.JWT.Leeway,
+			Secret: a.cfg.JWT.Secret, Keys: keys, Issuer: a.cfg.JWT.Issuer, Leeway: a.cfg.JWT.Leeway,
 		}, a.metrics.TokenRejected),
 		Whitelist: middleware.Whitelist(a.tokens, a.metrics.TokenRejected),
 	}
@@ -138,6 +142,7 @@ func (a *App) newPublicApp() *fiber.App {
 		Registrations: models.NewRegisterLimiter(a.rdb,
 			models.LimitRule{Max: a.cfg.Register.MaxPerAddr, Window: a.cfg.Register.Window}, a.cfg.Redis.Timeout),
 	}, auth)
+	routes.RegisterCheck(f, auth)
 	mailLimits := a.cfg.Mail
 	routes.RegisterAccount(f, &routes.Account{
 		Users:    a.users,

@@ -38,7 +38,7 @@ func openReconciledRedis(cfg config.Config, db *bun.DB, logger *slog.Logger) (re
 // NewSessions returns the sessions service of cfg over db and tokens.
 func NewSessions(cfg config.Config, db *bun.DB, tokens *models.TokenStore) *models.Sessions {
 	issuer := models.NewIssuer(models.IssuerOptions{
-		Secret: cfg.JWT.Secret, Issuer: cfg.JWT.Issuer, Expiry: cfg.JWT.Expiry(),
+		Secret: cfg.JWT.Secret, Key: firstKey(signingKeys(cfg.JWT)), Issuer: cfg.JWT.Issuer, Expiry: cfg.JWT.Expiry(),
 	}, time.Now)
 	return models.NewSessions(db, tokens, issuer, models.SessionOptions{
 		AccessTTL:     cfg.JWT.Expiry(),

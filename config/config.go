@@ -3,6 +3,7 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"time"
 )
 
@@ -89,7 +90,11 @@ type Redis struct {
 
 // JWT configures token signing and checking.
 type JWT struct {
-	Secret []byte
+	// Alg is AlgHS256 (Secret signs and verifies) or AlgEdDSA (SigningKeys: the first signs,
+	// every one verifies).
+	Alg         string
+	Secret      []byte
+	SigningKeys []ed25519.PrivateKey
 	// ExpiryHours is JWT_EXPIRY_HOURS, the older spelling of AccessTTL (0: unset).
 	ExpiryHours int
 	// AccessTTL is ACCESS_TOKEN_TTL (0: unset).

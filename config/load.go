@@ -66,10 +66,13 @@ func fromValues(value func(name string) string) (Config, error) {
 		}
 	}
 	problems = append(problems, cfg.crossChecks()...)
-	if len(problems) > 0 {
-		return Config{}, fmt.Errorf("%w:\n  - %s", ErrInvalid, strings.Join(problems, "\n  - "))
+	switch len(problems) {
+	case 0:
+		return cfg, nil
+	case 1: // one line, so that it reads whole in a container's status or a one-line log
+		return Config{}, fmt.Errorf("%w: %s", ErrInvalid, problems[0])
 	}
-	return cfg, nil
+	return Config{}, fmt.Errorf("%w:\n  - %s", ErrInvalid, strings.Join(problems, "\n  - "))
 }
 
 // crossChecks are the rules that involve more than one setting.

@@ -40,7 +40,19 @@ var Settings = []Setting{
 		c.Admin.EnablePprof, err = parseBool(raw)
 		return err
 	}},
-	{"JWT_SECRET", "", "HS256 signing secret, at least 32 random bytes (required)", func(c *Config, raw string) error {
+	// JWT_ALG comes before JWT_SECRET and JWT_SIGNING_KEYS_FILE: theirs depend on it.
+	{"JWT_ALG", AlgHS256, "token signature: HS256 (with JWT_SECRET) or EdDSA (Ed25519, with JWT_SIGNING_KEYS_FILE)", func(c *Config, raw string) error {
+		switch raw {
+		case AlgHS256, AlgEdDSA:
+			c.JWT.Alg = raw
+			return nil
+		}
+		return fmt.Errorf("%q is not HS256 or EdDSA", raw)
+	}},
+	{"JWT_SECRET", "", "HS256 signing secret, at least 32 random bytes (required with JWT_ALG=HS256; not used, not checked with EdDSA)", func(c *Config, raw string) error {
+		if c.JWT.Alg == AlgEdDSA {
+			return nil // not used: neither required nor checked, and not kept
+		}
 		if raw == "" {
 			return fmt.Errorf("is required; %s", howToGenerate)
 		}
@@ -49,6 +61,18 @@ var Settings = []Setting{
 		}
 		c.JWT.Secret = []byte(raw)
 		return nil
+	}},
+	{"JWT_SIGNING_KEYS_FILE", "", "PKCS#8 PEM file of Ed25519 keys for JWT_ALG=EdDSA: the first signs, every one verifies (`authapi keys generate` makes one)", func(c *Config, raw string) (err error) {
+		switch {
+		case c.JWT.Alg != AlgEdDSA && raw != "":
+			return errors.New("only used with JWT_ALG=EdDSA")
+		case c.JWT.Alg != AlgEdDSA:
+			return nil
+		case raw == "":
+			return errors.New("is required with JWT_ALG=EdDSA; generate a key with `authapi keys generate`")
+		}
+		c.JWT.SigningKeys, err = readSigningKeys(raw)
+		return err
 	}},
 	{"JWT_EXPIRY_HOURS", "", "older spelling of ACCESS_TOKEN_TTL in whole hours (setting both is an error)", func(c *Config, raw string) (err error) {
 		if raw == "" {

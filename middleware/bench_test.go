@@ -38,6 +38,17 @@ func benchToken(b *testing.B) string {
 // serve runs one request through app and fails the benchmark on an unexpected status.
 func serve(b *testing.B, h fasthttp.RequestHandler, token string, want int) {
 	b.Helper()
+	serveURI(b, h, "/auth/me", token, want)
+}
+
+// serveCheck runs GET /auth/check through h; it must answer 204.
+func serveCheck(b *testing.B, h fasthttp.RequestHandler, token string) {
+	b.Helper()
+	serveURI(b, h, "/auth/check", token, fiber.StatusNoContent)
+}
+
+func serveURI(b *testing.B, h fasthttp.RequestHandler, uri, token string, want int) {
+	b.Helper()
 	var ctx fasthttp.RequestCtx
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -45,7 +56,7 @@ func serve(b *testing.B, h fasthttp.RequestHandler, token string, want int) {
 		ctx.Request.Reset()
 		ctx.Response.Reset()
 		ctx.Request.Header.SetMethod(fiber.MethodGet)
-		ctx.Request.SetRequestURI("/auth/me")
+		ctx.Request.SetRequestURI(uri)
 		ctx.Request.Header.Set(fiber.HeaderAuthorization, "Bearer "+token)
 		h(&ctx)
 		if got := ctx.Response.StatusCode(); got != want {

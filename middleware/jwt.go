@@ -14,7 +14,11 @@ import (
 
 // JWTOptions configures the checking of tokens (models.Issuer signs them).
 type JWTOptions struct {
+	// Secret verifies HS256 tokens; it is not used when Keys is set.
 	Secret []byte
+	// Keys, when set, switch to EdDSA: a token verifies only with the key its kid names, and
+	// only as EdDSA (JWT_ALG=EdDSA).
+	Keys   []models.SigningKey
 	Issuer string
 	// Leeway is the clock skew tolerated on nbf; exp is checked without leeway.
 	Leeway time.Duration
@@ -40,7 +44,9 @@ func PrincipalOf(c *fiber.Ctx) *Principal {
 type TokenRejected func(reason string)
 
 // JWT authenticates the request with gofiber/contrib/jwt: an `Authorization: Bearer` header
-// only (never the query string), HS256 only, the configured secret, then exp/sub/jti/iss/nbf.
+// only (never the query string), HS256 only with the configured secret (kid ignored), or EdDSA
+// only with the configured key that the token's kid names (see verifyKeys), then
+// exp/sub/jti/iss/nbf. jku, jwk and x5u are never read.
 // On success it stores the Principal and passes the request on. It does not ask Redis: each
 // protected route lists its whole chain where it is registered, JWT then Whitelist (then a
 // role check) then the handler.
@@ -52,8 +58,9 @@ func JWT(opts JWTOptions, rejected TokenRejected) fiber.Handler {
 		return models.Errorf(models.CodeUnauthorized, "%s", message)
 	}
 	return jwtware.New(jwtware.Config{
-		SigningKey: jwtware.SigningKey{JWTAlg: jwtware.HS256, Key: opts.Secret},
-		Claims:     &models.Claims{},
+		SigningKey:  jwtware.SigningKey{JWTAlg: jwtware.HS256, Key: opts.Secret},
+		SigningKeys: verifyKeys(opts.Keys),
+		Claims:      &models.Claims{},
 		// The middleware answers 400 on a missing token and writes its own body; the contract
 		// wants 401 in its error shape for every failure.
 		ErrorHandler: func(c *fiber.Ctx, err error) error {

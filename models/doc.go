@@ -3,7 +3,8 @@
 //
 // # Sessions and tokens
 //
-// A login opens a session: one signed-in device. Postgres is the record: the sessions row
+// A login opens a session: one signed-in device, and Issuer signs its access tokens (HS256,
+// or EdDSA: signing_keys.go). Postgres is the record: the sessions row
 // (created, last used, max age, address, user agent, amr, revoked_at), the session's refresh
 // tokens (refresh_tokens, as SHA-256 only) and every revocation. Redis holds what the check of
 // every request reads, nothing that cannot be rebuilt from Postgres:

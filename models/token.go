@@ -48,9 +48,11 @@ func (c *Claims) Validate() error {
 // configured through the jwt middleware; the middleware checks nbf itself with its leeway.
 func (c *Claims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
 
-// IssuerOptions configures the signing of tokens.
+// IssuerOptions configures the signing of tokens: HS256 with Secret, or EdDSA with Key when
+// it is set (JWT_ALG=EdDSA; the first key of JWT_SIGNING_KEYS_FILE).
 type IssuerOptions struct {
 	Secret []byte
+	Key    *SigningKey
 	Issuer string
 	Expiry time.Duration
 }
@@ -69,8 +71,8 @@ func NewIssuer(opts IssuerOptions, now func() time.Time) *Issuer {
 // Expiry is the lifetime of the tokens it signs.
 func (i *Issuer) Expiry() time.Duration { return i.opts.Expiry }
 
-// Issue returns a signed access token for the user in session sid, and its claims (HS256, a
-// random jti).
+// Issue returns a signed access token for the user in session sid, and its claims (HS256, or
+// EdDSA naming its kid; a random jti).
 func (i *Issuer) Issue(userID uuid.UUID, role Role, sid uuid.UUID, amr []string) (string, *Claims, error) {
 	now := i.now().UTC().Truncate(time.Second)
 	claims := &Claims{
@@ -86,7 +88,7 @@ func (i *Issuer) Issue(userID uuid.UUID, role Role, sid uuid.UUID, amr []string)
 		SessionID: sid.String(),
 		AMR:       amr,
 	}
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(i.opts.Secret)
+	signed, err := i.sign(claims)
 	if err != nil {
 		return "", nil, err
 	}

@@ -41,11 +41,19 @@ TOKEN=$(call POST /auth/login "$creds" | jq -er '.token')
 echo "== me"
 call GET /auth/me "" "$TOKEN" | jq -e --arg e "$EMAIL" '.email == $e' >/dev/null
 
+echo "== check (what a gateway asks): 204, the identity in X-Auth-* headers; ?role=admin is 403"
+curl -sS -o /dev/null -D - -H "Authorization: Bearer $TOKEN" "$BASE_URL/auth/check" | grep -qi '^x-auth-user-role: user'
+EXPECT=403 call GET "/auth/check?role=admin" "" "$TOKEN" | jq -e '.code == "forbidden"' >/dev/null
+
+echo "== public signing keys (empty under HS256)"
+call GET /.well-known/jwks.json | jq -e '.keys | type == "array"' >/dev/null
+
 echo "== logout"
 EXPECT=204 call POST /auth/logout "" "$TOKEN" >/dev/null
 
-echo "== me with the revoked token is 401"
+echo "== me and check with the revoked token are 401"
 EXPECT=401 call GET /auth/me "" "$TOKEN" | jq -e '.code == "unauthorized"' >/dev/null
+EXPECT=401 call GET /auth/check "" "$TOKEN" | jq -e '.code == "unauthorized"' >/dev/null
 
 echo "== forgot and resend answer 202 for any address"
 unknown=$(jq -nc --arg e "nobody-$EMAIL" '{email: $e}')
