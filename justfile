@@ -117,6 +117,15 @@ migrate *ARGS: build
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     exec ./bin/authapi migrate {{ARGS}}
 
+# Make a registered account admin (next login) on the services and secret of `just run`: just admin EMAIL
+admin EMAIL: build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    services=$(just ensure-services)  # its own line: set -e stops here when it fails
+    eval "$services"
+    export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
+    exec ./bin/authapi users promote {{quote(EMAIL)}} --role admin
+
 # Start the private Postgres and Redis under .data/ (git-ignored, no Docker) on ports of their own
 # (55432 and 56379 when free), and print their URLs. A system Postgres or Redis is left alone.
 services:

@@ -55,6 +55,21 @@ func Load() (Config, error) {
 	return fromValues(func(name string) string { return k.String(strings.ToLower(name)) })
 }
 
+// IsSet reports whether the variable name is set (non-empty) in the environment or in the
+// YAML file named by CONFIG_FILE, rather than left at its default. It reads nothing else and
+// validates nothing, so a command can ask before Load.
+func IsSet(name string) bool {
+	if os.Getenv(name) != "" {
+		return true
+	}
+	path := os.Getenv("CONFIG_FILE")
+	if path == "" {
+		return false
+	}
+	f := koanf.New(".")
+	return f.Load(file.Provider(path), yaml.Parser()) == nil && f.String(strings.ToLower(name)) != ""
+}
+
 // fromValues applies every setting and collects all problems into one error.
 func fromValues(value func(name string) string) (Config, error) {
 	var cfg Config
