@@ -58,6 +58,14 @@ test *ARGS:
       # The API tests' service reaches Postgres through PgBouncer in transaction pooling mode.
       export TEST_PGBOUNCER_URL="postgres://postgres:postgres@127.0.0.1:$pb/postgres?sslmode=disable"
     fi
+    if ! command -v chromium >/dev/null; then
+      # The account page tests click mail links in headless Chromium; they fail without it.
+      echo "test: installing chromium (apt-get)" >&2
+      sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
+        echo "test: could not install chromium; the browser tests will fail (apt-get install chromium)" >&2
+    fi
     go test -count=1 {{ARGS}} ./...
     just check-deploy
 

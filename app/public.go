@@ -97,6 +97,8 @@ func (a *App) newPublicApp() *fiber.App {
 	routes.RegisterPublicHealth(f, health)
 	// The API's description needs no database, so it is served while starting too.
 	routes.RegisterDocs(f)
+	// So are the pages behind the links in account mail.
+	routes.RegisterPages(f)
 
 	// Everything registered after this answers 503 until the schema is ready. Routes above it
 	// (health) match first and never reach it.
