@@ -20,6 +20,7 @@ default:
 
 # Build the binary into bin/authapi, version stamped.
 build:
+    @[ -x bin/authapi ] || echo "building authapi (first build downloads modules, may take a few minutes)…" >&2
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version={{version}}" -o bin/authapi .
 
 # Run the service on DATABASE_URL and REDIS_URL, or (unset) on private ones under .data (no Docker).
@@ -38,6 +39,7 @@ dev:
     services=$(just ensure-services)  # its own line: set -e stops here when it fails
     eval "$services"
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
+    [ -x tmp/authapi ] || echo "building authapi (first build downloads modules, may take a few minutes)…" >&2
     command -v air >/dev/null || go install github.com/air-verse/air@v1.67.4
     exec air --build.cmd "go build -o ./tmp/authapi ." --build.bin "./tmp/authapi" \
       --build.include_ext "go,sql" --build.exclude_dir "tmp,bin,.data,docker" \
