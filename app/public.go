@@ -1,6 +1,7 @@
 package app
 
 import (
+	"log/slog"
 	"strings"
 	"time"
 
@@ -105,6 +106,7 @@ func (a *App) newPublicApp() *fiber.App {
 	if !off["ready"] {
 		f.Use(func(c *fiber.Ctx) error {
 			if !a.schemaReady.Load() {
+				middleware.LogLevel(c, slog.LevelInfo) // expected while starting: not an error
 				return &models.Error{Code: models.CodeUnavailable, Message: "starting: database not ready", RetryAfter: time.Second}
 			}
 			return c.Next()

@@ -19,6 +19,7 @@ type localKey int
 const (
 	requestIDKey localKey = iota
 	principalKey
+	logLevelKey
 )
 
 // RequestID makes sure every request has an id: the caller's X-Request-ID when it is 1 to 128
