@@ -41,12 +41,11 @@ dev:
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     [ -x tmp/authapi ] || echo "building authapi (first build downloads modules, may take a few minutes)…" >&2
     command -v air >/dev/null || go install github.com/air-verse/air@v1.67.4
-    exec air --build.cmd "go build -o ./tmp/authapi ." --build.bin "./tmp/authapi" \
+    exec air --build.cmd "go build -o ./tmp/authapi ." --build.entrypoint "./tmp/authapi" \
       --build.include_ext "go,sql" --build.exclude_dir "tmp,bin,.data,docker" \
       --build.delay 200 --build.send_interrupt true --build.kill_delay 1s --misc.clean_on_exit true
 
-# Run all tests on private Postgres+Redis+PgBouncer (free ports), or on TEST_DATABASE_URL+TEST_REDIS_URL
-# (+TEST_PGBOUNCER_URL).
+# Run every test on private Postgres, Redis and PgBouncer (free ports), or on TEST_*_URL when set.
 test *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -73,6 +72,7 @@ test *ARGS:
 
 # `just soak 10m`; SOAK_RATE sets rounds per second (default 40, 5 requests each). Private
 # Postgres+Redis as in `just test`. Fails on any error or unbounded RSS growth.
+
 # Soak the real binary: mixed workload, errors, latency percentiles, RSS at start and end.
 soak DURATION="2m":
     #!/usr/bin/env bash
@@ -87,10 +87,11 @@ soak DURATION="2m":
     fi
     SOAK_DURATION={{DURATION}} go test -count=1 -timeout 0 -run '^TestProcessSoak$' -v ./app | grep -E 'soak|^(ok|FAIL|---)'
 
-# Check docker/compose.yaml and docker/k8s with the real Compose loader and kustomize (a separate
-# Go module, so their dependencies stay out of the service's go.mod). Needs no Docker engine.
+# docker/deploycheck is a separate Go module, so its dependencies stay out of the service's go.mod.
 # -mod=mod: that module requires this one through a replace, so a new dependency of the service
 # must not fail the check until someone runs go mod tidy there.
+
+# Check compose, k8s, the Dockerfile and the dev scripts (devenv port races) without a Docker engine.
 check-deploy:
     cd docker/deploycheck && GOFLAGS=-mod=mod go vet ./... && GOFLAGS=-mod=mod go test -count=1 ./...
 
@@ -127,7 +128,7 @@ migrate *ARGS: build
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     exec ./bin/authapi migrate {{ARGS}}
 
-# Make a registered account admin (next login) on the services and secret of `just run`: just admin EMAIL
+# Make a registered account admin (from its next login) on the services and secret of `just run`.
 admin EMAIL: build
     #!/usr/bin/env bash
     set -euo pipefail
@@ -136,8 +137,9 @@ admin EMAIL: build
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     exec ./bin/authapi users promote {{quote(EMAIL)}} --role admin
 
-# Start the private Postgres and Redis under .data/ (git-ignored, no Docker) on ports of their own
-# (55432 and 56379 when free), and print their URLs. A system Postgres or Redis is left alone.
+# Ports 55432 and 56379 when free, others otherwise; a system Postgres or Redis is left alone.
+
+# Start the private Postgres and Redis under .data/ (git-ignored, no Docker) and print their URLs.
 services:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -165,6 +167,7 @@ down:
 # driven by wrk (installed here with apt-get if missing). Redis stays in this session, so in
 # the service's scheduling group; login and isolation are measured with bcrypt in the service's
 # child process (the default) and again on its own threads (BCRYPT_PROCESS=false).
+
 # Benchmark the service: wrk, a pgx floor, what each middleware costs (see app/bench/README.md).
 bench *ARGS: build
     #!/usr/bin/env bash
