@@ -100,6 +100,11 @@ func (cli CLI) run(ctx context.Context, args []string) error {
 		// machine runs and fails with that server's error, or worse, succeeds on it.
 		return fmt.Errorf("%w: DATABASE_URL is not set; set it to the service's database (`just admin EMAIL` and `just migrate` use the private one of `just run`)", config.ErrInvalid)
 	}
+	if needsRedis(cmd, args) && !config.IsSet("REDIS_URL") && !config.IsSet("REDIS_CLUSTER_ADDRS") && !config.IsSet("REDIS_SENTINEL_ADDRS") {
+		// A suspension or demotion revokes tokens in Redis: in a stranger's Redis on localhost
+		// it would report success and revoke nothing.
+		return fmt.Errorf("%w: REDIS_URL is not set; set it to the service's Redis (`just admin EMAIL` uses the private one of `just run`)", config.ErrInvalid)
+	}
 	cfg, err := config.Load()
 	if err != nil {
 		return err
@@ -145,6 +150,11 @@ func needsDatabase(cmd string, args []string) bool {
 		return len(args) == 0 || args[0] != "create"
 	}
 	return false
+}
+
+// needsRedis reports whether cmd with args revokes tokens: the users commands but import.
+func needsRedis(cmd string, args []string) bool {
+	return cmd == "users" && (len(args) == 0 || args[0] != "import")
 }
 
 // help prints the usage lines of cmd (the line naming it and the indented lines under it).

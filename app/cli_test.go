@@ -188,6 +188,24 @@ func TestCLIHelpWithoutConfiguration(t *testing.T) {
 	}
 }
 
+// TestCLIRedisURLUnset: a users command that may revoke tokens, with DATABASE_URL but no Redis
+// set, says so in one line with exit 2 rather than revoking in whatever Redis runs on localhost.
+func TestCLIRedisURLUnset(t *testing.T) {
+	unsetConfig(t)
+	t.Setenv("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:1/x?sslmode=disable")
+	t.Setenv("JWT_SECRET", apptest.Secret)
+	for _, args := range [][]string{
+		{"users", "promote", "ada@example.com", "--role", "user"},
+		{"users", "suspend", "ada@example.com"},
+		{"users", "activate", "ada@example.com"},
+	} {
+		code, out := runCLI(t, args...)
+		if code != app.ExitUsage || !strings.Contains(out, "REDIS_URL is not set") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+			t.Errorf("%v: exit %d, output %q; want 2 and one line saying REDIS_URL is not set", args, code, out)
+		}
+	}
+}
+
 // TestCLIDatabaseURLUnset: a database command with no DATABASE_URL says so in one line with
 // exit 2, before anything else (even a missing JWT_SECRET), and never tries localhost:5432.
 func TestCLIDatabaseURLUnset(t *testing.T) {
