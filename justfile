@@ -53,7 +53,9 @@ test *ARGS:
       dir=$(mktemp -d /tmp/authapi-test.XXXXXX)
       trap 'docker/services.sh stop "$dir"; rm -rf "$dir"' EXIT
       pg=$(docker/freeport.sh); rd=$(docker/freeport.sh); pb=$(docker/freeport.sh)
-      docker/services.sh start "$dir" "$pg" "$rd" "$pb"
+      # A port taken before the server binds it is replaced; the ports used are in $dir/*.port.
+      SERVICES_RETRY_PORTS=1 docker/services.sh start "$dir" "$pg" "$rd" "$pb"
+      pg=$(cat "$dir/pg.port"); rd=$(cat "$dir/redis.port")
       export TEST_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$pg/postgres?sslmode=disable"
       export TEST_REDIS_URL="redis://127.0.0.1:$rd/0"
       # The API tests' service reaches Postgres through PgBouncer in transaction pooling mode.
@@ -81,7 +83,8 @@ soak DURATION="2m":
       dir=$(mktemp -d /tmp/authapi-soak.XXXXXX)
       trap 'docker/services.sh stop "$dir"; rm -rf "$dir"' EXIT
       pg=$(docker/freeport.sh); rd=$(docker/freeport.sh)
-      docker/services.sh start "$dir" "$pg" "$rd"
+      SERVICES_RETRY_PORTS=1 docker/services.sh start "$dir" "$pg" "$rd"
+      pg=$(cat "$dir/pg.port"); rd=$(cat "$dir/redis.port")
       export TEST_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$pg/postgres?sslmode=disable"
       export TEST_REDIS_URL="redis://127.0.0.1:$rd/0"
     fi
