@@ -125,7 +125,7 @@ func devenv(t *testing.T, dir string, pg, redis int) (devenvURLs, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%v: %s", err, stderr.String())
+		return "", fmt.Errorf("%w: %s", err, stderr.String())
 	}
 	return devenvURLs(stdout.String()), nil
 }
