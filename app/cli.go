@@ -82,7 +82,7 @@ func (cli CLI) run(ctx context.Context, args []string) error {
 		return nil
 	case isHelp(cmd):
 		return cli.help(args[0])
-	case slices.ContainsFunc(args, isHelp):
+	case slices.ContainsFunc(args, isHelpFlag):
 		// Help needs no configuration at all: answered before config.Load.
 		return cli.help(cmd)
 	}
@@ -136,9 +136,10 @@ func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-func isHelp(arg string) bool {
-	return arg == "help" || arg == "-h" || arg == "--help" || arg == "-help"
-}
+func isHelp(arg string) bool { return arg == "help" || isHelpFlag(arg) }
+
+// isHelpFlag is a help flag after a command; a bare "help" there may be a value (--reason help).
+func isHelpFlag(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" }
 
 // needsDatabase reports whether cmd with args works on the database: serve keeps the default
 // DATABASE_URL, every other database command wants one set.
