@@ -80,11 +80,20 @@ func fromValues(value func(name string) string) (Config, error) {
 			problems = append(problems, fmt.Sprintf("%s: %v", s.Name, err))
 		}
 	}
+	cfg.defaultLinks()
 	problems = append(problems, cfg.crossChecks()...)
 	if len(problems) > 0 {
 		return Config{}, fmt.Errorf("%w:\n  - %s", ErrInvalid, strings.Join(problems, "\n  - "))
 	}
 	return cfg, nil
+}
+
+// defaultLinks points the links in account mail at this service's own public port when
+// PUBLIC_BASE_URL is unset, so they open the pages it serves whatever PORT is.
+func (c *Config) defaultLinks() {
+	if c.Mail.PublicBaseURL == "" {
+		c.Mail.PublicBaseURL = fmt.Sprintf("http://localhost:%d", c.HTTP.Port)
+	}
 }
 
 // crossChecks are the rules that involve more than one setting.
