@@ -20,6 +20,7 @@ default:
 
 # Build the binary into bin/authapi, version stamped.
 build:
+    @[ -x bin/authapi ] || echo "building authapi (first build downloads modules, may take a few minutes)…" >&2
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version={{version}}" -o bin/authapi .
 
 # Run the service on DATABASE_URL and REDIS_URL, or (unset) on private ones under .data (no Docker).
@@ -38,13 +39,13 @@ dev:
     services=$(just ensure-services)  # its own line: set -e stops here when it fails
     eval "$services"
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
+    [ -x tmp/authapi ] || echo "building authapi (first build downloads modules, may take a few minutes)…" >&2
     command -v air >/dev/null || go install github.com/air-verse/air@v1.67.4
-    exec air --build.cmd "go build -o ./tmp/authapi ." --build.bin "./tmp/authapi" \
+    exec air --build.cmd "go build -o ./tmp/authapi ." --build.entrypoint "./tmp/authapi" \
       --build.include_ext "go,sql" --build.exclude_dir "tmp,bin,.data,docker" \
       --build.delay 200 --build.send_interrupt true --build.kill_delay 1s --misc.clean_on_exit true
 
-# Run all tests on private Postgres+Redis+PgBouncer (free ports), or on TEST_DATABASE_URL+TEST_REDIS_URL
-# (+TEST_PGBOUNCER_URL).
+# Run every test on private Postgres, Redis and PgBouncer (free ports), or on TEST_*_URL when set.
 test *ARGS:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -52,7 +53,9 @@ test *ARGS:
       dir=$(mktemp -d /tmp/authapi-test.XXXXXX)
       trap 'docker/services.sh stop "$dir"; rm -rf "$dir"' EXIT
       pg=$(docker/freeport.sh); rd=$(docker/freeport.sh); pb=$(docker/freeport.sh)
-      docker/services.sh start "$dir" "$pg" "$rd" "$pb"
+      # A port taken before the server binds it is replaced; the ports used are in $dir/*.port.
+      SERVICES_RETRY_PORTS=1 docker/services.sh start "$dir" "$pg" "$rd" "$pb"
+      pg=$(cat "$dir/pg.port"); rd=$(cat "$dir/redis.port")
       export TEST_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$pg/postgres?sslmode=disable"
       export TEST_REDIS_URL="redis://127.0.0.1:$rd/0"
       # The API tests' service reaches Postgres through PgBouncer in transaction pooling mode.
@@ -65,11 +68,20 @@ test *ARGS:
       DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
     fi
+    if ! command -v chromium >/dev/null; then
+      # The account page tests click mail links in headless Chromium; they fail without it.
+      echo "test: installing chromium (apt-get)" >&2
+      sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
+      $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
+        echo "test: could not install chromium; the browser tests will fail (apt-get install chromium)" >&2
+    fi
     go test -count=1 {{ARGS}} ./...
     just check-deploy
 
 # `just soak 10m`; SOAK_RATE sets rounds per second (default 40, 5 requests each). Private
 # Postgres+Redis as in `just test`. Fails on any error or unbounded RSS growth.
+
 # Soak the real binary: mixed workload, errors, latency percentiles, RSS at start and end.
 soak DURATION="2m":
     #!/usr/bin/env bash
@@ -78,16 +90,18 @@ soak DURATION="2m":
       dir=$(mktemp -d /tmp/authapi-soak.XXXXXX)
       trap 'docker/services.sh stop "$dir"; rm -rf "$dir"' EXIT
       pg=$(docker/freeport.sh); rd=$(docker/freeport.sh)
-      docker/services.sh start "$dir" "$pg" "$rd"
+      SERVICES_RETRY_PORTS=1 docker/services.sh start "$dir" "$pg" "$rd"
+      pg=$(cat "$dir/pg.port"); rd=$(cat "$dir/redis.port")
       export TEST_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$pg/postgres?sslmode=disable"
       export TEST_REDIS_URL="redis://127.0.0.1:$rd/0"
     fi
     SOAK_DURATION={{DURATION}} go test -count=1 -timeout 0 -run '^TestProcessSoak$' -v ./app | grep -E 'soak|^(ok|FAIL|---)'
 
-# Check docker/compose.yaml and docker/k8s with the real Compose loader and kustomize (a separate
-# Go module, so their dependencies stay out of the service's go.mod). Needs no Docker engine.
+# docker/deploycheck is a separate Go module, so its dependencies stay out of the service's go.mod.
 # -mod=mod: that module requires this one through a replace, so a new dependency of the service
 # must not fail the check until someone runs go mod tidy there.
+
+# Check compose, k8s, the Dockerfile and the dev scripts (devenv port races) without a Docker engine.
 check-deploy:
     cd docker/deploycheck && GOFLAGS=-mod=mod go vet ./... && GOFLAGS=-mod=mod go test -count=1 ./...
 
@@ -124,8 +138,18 @@ migrate *ARGS: build
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     exec ./bin/authapi migrate {{ARGS}}
 
-# Start the private Postgres and Redis under .data/ (git-ignored, no Docker) on ports of their own
-# (55432 and 56379 when free), and print their URLs. A system Postgres or Redis is left alone.
+# Make a registered account admin (from its next login) on the services and secret of `just run`.
+admin EMAIL: build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    services=$(just ensure-services)  # its own line: set -e stops here when it fails
+    eval "$services"
+    export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
+    exec ./bin/authapi users promote {{quote(EMAIL)}} --role admin
+
+# Ports 55432 and 56379 when free, others otherwise; a system Postgres or Redis is left alone.
+
+# Start the private Postgres and Redis under .data/ (git-ignored, no Docker) and print their URLs.
 services:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -153,6 +177,7 @@ down:
 # driven by wrk (installed here with apt-get if missing). Redis stays in this session, so in
 # the service's scheduling group; login and isolation are measured with bcrypt in the service's
 # child process (the default) and again on its own threads (BCRYPT_PROCESS=false).
+
 # Benchmark the service: wrk, a pgx floor, what each middleware costs (see app/bench/README.md).
 bench *ARGS: build
     #!/usr/bin/env bash

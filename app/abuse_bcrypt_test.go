@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/example/authapi/app/apptest"
 )
@@ -113,4 +114,88 @@ func TestLoginEnumeration(t *testing.T) {
 	if wrong.bcrypt != 1 || unknown.bcrypt != 1 {
 		t.Fatalf("bcrypt slots taken: wrong password %v, unknown email %v; want 1 each", wrong.bcrypt, unknown.bcrypt)
 	}
+}
+
+// An email that exists already is a conflict under any load, found before bcrypt is spent on
+// it: with the one bcrypt slot held by a flood of logins and a 1 ms queue, a batch of taken
+// emails still answers 409-per-item (never the 503 a refused bcrypt wait gives), and a batch of
+// taken emails alone waits for no slot at all.
+func TestBatchExistingEmailUnderLoad(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, map[string]string{
+		"BCRYPT_CONCURRENCY":              "1",
+		"BCRYPT_QUEUE_TIMEOUT":            "1ms",
+		"BCRYPT_COST":                     "10",
+		"LOGIN_MAX_FAILURES_ACCOUNT_ADDR": "100000",
+		"LOGIN_MAX_FAILURES_ACCOUNT":      "100000",
+		"LOGIN_MAX_FAILURES_ADDR":         "100000",
+	})
+	admin := e.newAdmin()
+	email, _ := e.newUser()
+	other := randomEmail()
+	e.register(other, goodPassword)
+	taken := []any{
+		map[string]string{"email": email, "password": goodPassword},
+		map[string]string{"email": strings.ToUpper(other), "password": goodPassword},
+	}
+	wantConflicts := func(t *testing.T, resp apptest.Response) {
+		t.Helper()
+		if resp.Status != http.StatusOK {
+			t.Fatalf("batch of taken emails: %d %s", resp.Status, resp.Body)
+		}
+		var out struct {
+			Created []any    `json:"created"`
+			Errors  []string `json:"errors"`
+		}
+		resp.Decode(t, &out)
+		if len(out.Created) != 0 || len(out.Errors) != len(taken) {
+			t.Fatalf("created %v, errors %q", out.Created, out.Errors)
+		}
+		for _, msg := range out.Errors {
+			if msg != "conflict: email already exists" {
+				t.Fatalf("errors %q, want every one a conflict", out.Errors)
+			}
+		}
+	}
+
+	t.Run("NoBcryptSpent", func(t *testing.T) {
+		before := e.metric(t, "bcrypt_queue_wait_seconds_count")
+		wantConflicts(t, e.client.Post("/users/batch", taken, admin))
+		if after := e.metric(t, "bcrypt_queue_wait_seconds_count"); after != before {
+			t.Fatalf("bcrypt waits went from %v to %v for a batch of taken emails", before, after)
+		}
+	})
+
+	t.Run("ConflictWhileSlotsExhausted", func(t *testing.T) {
+		refusedBefore := e.metric(t, `bcrypt_queue_wait_seconds_count{admitted="false"}`)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						e.loginFrom(email, goodPassword, "")
+					}
+				}
+			}()
+		}
+		defer func() { close(stop); wg.Wait() }()
+		// Wait (up to a generous ceiling) until the flood is really turning bcrypt waits away,
+		// so the batches below meet exhausted slots whatever the machine's speed.
+		deadline := time.Now().Add(60 * time.Second)
+		for e.metric(t, `bcrypt_queue_wait_seconds_count{admitted="false"}`) == refusedBefore {
+			if time.Now().After(deadline) {
+				t.Fatal("the login flood never exhausted the bcrypt slot")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		for range 10 {
+			wantConflicts(t, e.client.Post("/users/batch", taken, admin))
+		}
+	})
 }

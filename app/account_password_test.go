@@ -28,7 +28,7 @@ func TestPasswordForgotAndReset(t *testing.T) {
 		if resp.Status != http.StatusAccepted || string(resp.Body) != `{"status":"accepted"}` {
 			t.Fatalf("forgot: %d %s", resp.Status, resp.Body)
 		}
-		m := e.smtp.WaitFor(email, n, 10*time.Second)[n-1]
+		m := e.smtp.WaitFor(email, n, 60*time.Second)[n-1]
 		if m.Subject != "Reset your password" {
 			t.Fatalf("subject %q", m.Subject)
 		}

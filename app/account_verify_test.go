@@ -19,7 +19,7 @@ func TestVerifyFlow(t *testing.T) {
 	email := randomEmail()
 	start := time.Now()
 	e.register(email, goodPassword)
-	msgs := e.smtp.WaitFor(email, 1, 10*time.Second)
+	msgs := e.smtp.WaitFor(email, 1, 60*time.Second)
 	t.Logf("verification mail delivered %s after register returned", msgs[0].At.Sub(start))
 	m := msgs[0]
 	if m.Subject != "Confirm your email address" || m.From != "no-reply@localhost" {

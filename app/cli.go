@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/example/authapi/config"
 )
@@ -78,10 +80,17 @@ func (cli CLI) run(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
 	}
-	switch cmd {
-	case "help", "-h", "--help":
+	switch {
+	case isHelp(cmd) && len(args) == 0:
 		fmt.Fprint(cli.Stdout, usage)
 		return nil
+	case isHelp(cmd):
+		return cli.help(args[0])
+	case slices.ContainsFunc(args, isHelpFlag):
+		// Help needs no configuration at all: answered before config.Load.
+		return cli.help(cmd)
+	}
+	switch cmd {
 	case "version", "--version":
 		fmt.Fprintln(cli.Stdout, cli.Version)
 		return nil
@@ -91,6 +100,16 @@ func (cli CLI) run(ctx context.Context, args []string) error {
 		// Internal: the child that `serve` starts to run bcrypt (see cli_serve.go). It reads
 		// no settings and holds no secrets.
 		return cli.bcryptWorker(args)
+	}
+	if needsDatabase(cmd, args) && !config.IsSet("DATABASE_URL") && !config.IsSet("MIGRATE_DATABASE_URL") {
+		// The default (localhost:5432) is for serve; by hand it reaches whatever Postgres the
+		// machine runs and fails with that server's error, or worse, succeeds on it.
+		return fmt.Errorf("%w: DATABASE_URL is not set; set it to the service's database (`just admin EMAIL` and `just migrate` use the private one of `just run`)", config.ErrInvalid)
+	}
+	if needsRedis(cmd, args) && !config.IsSet("REDIS_URL") && !config.IsSet("REDIS_CLUSTER_ADDRS") && !config.IsSet("REDIS_SENTINEL_ADDRS") {
+		// A suspension or demotion revokes tokens in Redis: in a stranger's Redis on localhost
+		// it would report success and revoke nothing.
+		return fmt.Errorf("%w: REDIS_URL is not set; set it to the service's Redis (`just admin EMAIL` uses the private one of `just run`)", config.ErrInvalid)
 	}
 	cfg, err := config.Load()
 	if err != nil {
@@ -123,4 +142,48 @@ func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func isHelp(arg string) bool { return arg == "help" || isHelpFlag(arg) }
+
+// isHelpFlag is a help flag after a command; a bare "help" there may be a value (--reason help).
+func isHelpFlag(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" }
+
+// needsDatabase reports whether cmd with args works on the database: serve keeps the default
+// DATABASE_URL, every other database command wants one set.
+func needsDatabase(cmd string, args []string) bool {
+	switch cmd {
+	case "users":
+		return true
+	case "migrate":
+		return len(args) == 0 || args[0] != "create"
+	}
+	return false
+}
+
+// needsRedis reports whether cmd with args revokes tokens: the users commands but import.
+func needsRedis(cmd string, args []string) bool {
+	return cmd == "users" && (len(args) == 0 || args[0] != "import")
+}
+
+// help prints the usage lines of cmd (the line naming it and the indented lines under it).
+func (cli CLI) help(cmd string) error {
+	var b strings.Builder
+	in := false
+	for line := range strings.Lines(usage) {
+		switch {
+		case strings.HasPrefix(line, "  "+cmd+" ") || line == "  "+cmd+"\n":
+			in = true
+		case !strings.HasPrefix(line, "        "):
+			in = false
+		}
+		if in {
+			b.WriteString(line)
+		}
+	}
+	if b.Len() == 0 {
+		return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+	fmt.Fprintf(cli.Stdout, "usage:\n%s\n%s", b.String(), usage[strings.Index(usage, "Configuration comes"):])
+	return nil
 }

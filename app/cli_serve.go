@@ -25,6 +25,17 @@ func (cli CLI) serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
+	// The last line of a run, after the listeners, the pools and the bcrypt child are closed
+	// (deferred before the child's stop, so it runs after it).
+	started := time.Now()
+	var runErr error
+	defer func() {
+		if runErr != nil {
+			logger.Warn("stopped", "uptime", time.Since(started).Round(time.Millisecond), "err", runErr)
+			return
+		}
+		logger.Info("stopped", "uptime", time.Since(started).Round(time.Millisecond))
+	}()
 	if stop := a.startBcryptProcess(); stop != nil {
 		defer stop()
 	} else {
@@ -38,7 +49,8 @@ func (cli CLI) serve(ctx context.Context, cfg config.Config) error {
 	}
 	logger.Info("bcrypt", "concurrency", a.hasher.Concurrency(), "nice", a.hasher.Nice(),
 		"child_process", !a.hasher.InProcess(), "gomaxprocs", runtime.GOMAXPROCS(0))
-	return a.Run(ctx)
+	runErr = a.Run(ctx)
+	return runErr
 }
 
 // bcryptWorkerCommand is the internal subcommand of the bcrypt child process.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/example/authapi/app"
 	"github.com/example/authapi/app/apptest"
+	"github.com/example/authapi/config"
 	"github.com/example/authapi/migrations"
 	"github.com/example/authapi/models"
 )
@@ -137,6 +138,89 @@ func TestCLI(t *testing.T) {
 			t.Fatalf("%d %s", code, out)
 		}
 	})
+}
+
+// unsetConfig clears every setting and CONFIG_FILE for the test: the CLI as a newcomer runs it.
+func unsetConfig(t *testing.T) {
+	t.Helper()
+	t.Setenv("CONFIG_FILE", "")
+	for _, s := range config.Settings {
+		t.Setenv(s.Name, "") // empty is "not set" to the service
+	}
+}
+
+// TestCLIHelpWithoutConfiguration: every command's --help answers with no configuration at all
+// (no JWT_SECRET, no URLs), exit 0, on stdout. Uses the process environment: not parallel.
+func TestCLIHelpWithoutConfiguration(t *testing.T) {
+	unsetConfig(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--help"}, "users promote EMAIL --role admin|user"},
+		{[]string{"-h"}, "healthcheck"},
+		{[]string{"help"}, "migrate up|down|status"},
+		{[]string{"help", "users"}, "users promote EMAIL"},
+		{[]string{"users", "--help"}, "users promote EMAIL --role admin|user"},
+		{[]string{"users", "promote", "--help"}, "users promote EMAIL --role admin|user"},
+		{[]string{"users", "import", "-h"}, "users import --from-postgres URL"},
+		{[]string{"migrate", "--help"}, "migrate up|down|status|create NAME"},
+		{[]string{"migrate", "up", "--help"}, "migrate up|down|status|create NAME"},
+		{[]string{"serve", "--help"}, "run the service"},
+		{[]string{"healthcheck", "--help"}, "ask the admin /readyz"},
+		{[]string{"version", "--help"}, "print the version"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := app.CLI{Stdout: &stdout, Stderr: &stderr, Version: "test"}.Main(context.Background(), tc.args)
+		if code != app.ExitOK || !strings.Contains(stdout.String(), tc.want) || stderr.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 0 and usage naming %q", tc.args, code, stdout.String(), stderr.String(), tc.want)
+		}
+	}
+	if code, out := runCLI(t, "frobnicate", "--help"); code != app.ExitUsage || !strings.Contains(out, `unknown command "frobnicate"`) {
+		t.Errorf("frobnicate --help: exit %d, %s", code, out)
+	}
+}
+
+// TestCLIRedisURLUnset: a users command that may revoke tokens, with DATABASE_URL but no Redis
+// set, says so in one line with exit 2 rather than revoking in whatever Redis runs on localhost.
+func TestCLIRedisURLUnset(t *testing.T) {
+	unsetConfig(t)
+	t.Setenv("DATABASE_URL", "postgres://postgres:postgres@127.0.0.1:1/x?sslmode=disable")
+	t.Setenv("JWT_SECRET", apptest.Secret)
+	for _, args := range [][]string{
+		{"users", "promote", "ada@example.com", "--role", "user"},
+		{"users", "suspend", "ada@example.com"},
+		{"users", "activate", "ada@example.com"},
+	} {
+		code, out := runCLI(t, args...)
+		if code != app.ExitUsage || !strings.Contains(out, "REDIS_URL is not set") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+			t.Errorf("%v: exit %d, output %q; want 2 and one line saying REDIS_URL is not set", args, code, out)
+		}
+	}
+}
+
+// TestCLIDatabaseURLUnset: a database command with no DATABASE_URL says so in one line with
+// exit 2, before anything else (even a missing JWT_SECRET), and never tries localhost:5432.
+func TestCLIDatabaseURLUnset(t *testing.T) {
+	unsetConfig(t)
+	for _, withSecret := range []bool{false, true} {
+		if withSecret {
+			t.Setenv("JWT_SECRET", apptest.Secret)
+		}
+		for _, args := range [][]string{
+			{"users", "promote", "ada@example.com", "--role", "admin"},
+			{"users", "activate", "ada@example.com"},
+			{"users", "import", "--file", "-"},
+			{"migrate", "up"},
+			{"migrate", "status"},
+		} {
+			code, out := runCLI(t, args...)
+			if code != app.ExitUsage || !strings.Contains(out, "DATABASE_URL is not set") || strings.Count(strings.TrimSpace(out), "\n") != 0 ||
+				strings.Contains(out, "5432") || strings.Contains(out, "pgdriver") {
+				t.Errorf("%v (JWT_SECRET set: %v): exit %d, output %q; want 2 and one line saying DATABASE_URL is not set", args, withSecret, code, out)
+			}
+		}
+	}
 }
 
 func mustUser(t *testing.T, users *models.BunUserStore, email string) *models.User {

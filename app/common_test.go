@@ -2,9 +2,11 @@ package app_test
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -34,9 +36,28 @@ func TestRequestID(t *testing.T) {
 					if got == "" || (tc.kept && got != tc.sent) || (!tc.kept && got == tc.sent) {
 						t.Fatalf("%s: sent %q, got %q", path, tc.sent, got)
 					}
+					if !tc.kept {
+						wantServiceRequestID(t, resp)
+					}
 				}
 			}
 		})
+	}
+}
+
+// serviceRequestID is the form of the ids the service makes: a per-process random prefix and a
+// counter, never a UUID (README, "Request ids").
+var serviceRequestID = regexp.MustCompile(`^[0-9a-f]{16}-[0-9a-z]+$`)
+
+// wantServiceRequestID asserts that resp carries an id the service made, in its header and body.
+func wantServiceRequestID(t *testing.T, resp apptest.Response) {
+	t.Helper()
+	id := resp.Header.Get("X-Request-ID")
+	if !serviceRequestID.MatchString(id) {
+		t.Fatalf("X-Request-ID %q is not of the service's form (prefix-counter)", id)
+	}
+	if bytes.Contains(resp.Body, []byte(`"request_id"`)) && !bytes.Contains(resp.Body, []byte(`"request_id":"`+id+`"`)) {
+		t.Fatalf("body's request_id differs from X-Request-ID %q: %s", id, resp.Body)
 	}
 }
 
@@ -74,6 +95,7 @@ func TestBodyLimit(t *testing.T) {
 	if msg := wantError(t, resp, http.StatusRequestEntityTooLarge, "payload_too_large"); !strings.HasPrefix(msg, "payload too large: ") {
 		t.Fatalf("error = %q", msg)
 	}
+	wantServiceRequestID(t, resp) // made by the error handler, not the middleware: same form
 	if st, _ := e.users.Stats(t.Context()); st.Total != 0 {
 		t.Fatalf("an oversized request created a user")
 	}

@@ -148,6 +148,7 @@ func TestHeaderLimit(t *testing.T) {
 		if msg := wantError(t, resp, http.StatusRequestHeaderFieldsTooLarge, "request_header_fields_too_large"); !strings.HasPrefix(msg, "request header fields too large: ") {
 			t.Fatalf("error = %q", msg)
 		}
+		wantServiceRequestID(t, resp) // made by the error handler, not the middleware: same form
 	})
 }
 

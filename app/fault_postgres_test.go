@@ -45,7 +45,13 @@ func TestProcessPostgresOutage(t *testing.T) {
 		})
 	}()
 
-	time.Sleep(300 * time.Millisecond)
+	// Conditions, not sleeps: on a busy machine a registration takes longer than any fixed pause.
+	count := func(status int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return counts[status]
+	}
+	waitFor(t, 60*time.Second, "a registration answered 201 before the outage", func() bool { return count(http.StatusCreated) > 0 })
 	pg.Close()
 	for _, r := range []struct {
 		method, url, token string
@@ -70,15 +76,16 @@ func TestProcessPostgresOutage(t *testing.T) {
 	if code, body := p.get(p.Admin+"/readyz", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, `"postgres":false`) {
 		t.Errorf("/readyz with Postgres down: %d %s, want 503 naming postgres", code, body)
 	}
-	time.Sleep(time.Second)
+	waitFor(t, 60*time.Second, "a registration of the load answered 503 during the outage", func() bool { return count(http.StatusServiceUnavailable) > 0 })
 
+	createdBefore := count(http.StatusCreated)
 	pg.Open()
-	took := waitFor(t, 15*time.Second, "/auth/me after Postgres returned", func() bool {
+	took := waitFor(t, 60*time.Second, "/auth/me after Postgres returned", func() bool {
 		code, _, err := p.Do(http.MethodGet, p.Public+"/auth/me", nil, token)
 		return err == nil && code == http.StatusOK
 	})
 	t.Logf("recovered %s after Postgres returned", took)
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, 60*time.Second, "a registration answered 201 after the outage", func() bool { return count(http.StatusCreated) > createdBefore })
 	close(stop)
 	wg.Wait()
 

@@ -133,7 +133,7 @@ func TestProcessRedisKilledAndRestarted(t *testing.T) {
 	t.Logf("Redis killed: slowest answer %s", slowest)
 
 	rd.Start()
-	took := waitFor(t, 10*time.Second, "login after Redis restart", func() bool {
+	took := waitFor(t, 60*time.Second, "login after Redis restart", func() bool {
 		code, _, err := p.Do(http.MethodPost, p.Public+"/auth/login", map[string]string{"email": email, "password": goodPassword}, "")
 		return err == nil && code == http.StatusOK
 	})
@@ -159,7 +159,7 @@ func TestProcessRedisPersistentRestart(t *testing.T) {
 
 	rd.Kill()
 	rd.Start()
-	waitFor(t, 10*time.Second, "/auth/me with the old token after an AOF Redis restart", func() bool {
+	waitFor(t, 60*time.Second, "/auth/me with the old token after an AOF Redis restart", func() bool {
 		code, _, err := p.Do(http.MethodGet, p.Public+"/auth/me", nil, token)
 		return err == nil && code == http.StatusOK
 	})
@@ -179,7 +179,7 @@ func TestProcessRedisHung(t *testing.T) {
 	}
 
 	rd.Resume()
-	took := waitFor(t, 10*time.Second, "/auth/me after SIGCONT", func() bool {
+	took := waitFor(t, 60*time.Second, "/auth/me after SIGCONT", func() bool {
 		code, _, err := p.Do(http.MethodGet, p.Public+"/auth/me", nil, token)
 		return err == nil && code == http.StatusOK
 	})

@@ -48,7 +48,7 @@ func newMailEnv(t *testing.T, overrides map[string]string) *mailEnv {
 // token waits for the n-th message to email and returns its token.
 func (e *mailEnv) token(email string, n int) string {
 	e.t.Helper()
-	msgs := e.smtp.WaitFor(email, n, 10*time.Second)
+	msgs := e.smtp.WaitFor(email, n, 60*time.Second)
 	tok := msgs[n-1].Token()
 	if tok == "" {
 		e.t.Fatalf("message %d to %s has no token:\n%s", n, email, msgs[n-1].Text)
@@ -59,7 +59,7 @@ func (e *mailEnv) token(email string, n int) string {
 // settled waits until the outbox has nothing pending: every message is sent, dropped or failed.
 func (e *mailEnv) settled() {
 	e.t.Helper()
-	waitFor(e.t, 10*time.Second, "outbox drained", func() bool {
+	waitFor(e.t, 60*time.Second, "outbox drained", func() bool {
 		var n int
 		err := e.db.NewRaw("SELECT count(*) FROM mail_outbox WHERE status = 'pending'").Scan(context.Background(), &n)
 		return err == nil && n == 0

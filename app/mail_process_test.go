@@ -27,7 +27,7 @@ func TestProcessMailOutboxSurvivesRestart(t *testing.T) {
 	for _, email := range emails {
 		first.register(email)
 	}
-	waitFor(t, 10*time.Second, "a failed delivery attempt", func() bool {
+	waitFor(t, 60*time.Second, "a failed delivery attempt", func() bool {
 		return strings.Contains(first.Log.String(), "mail delivery failed; will retry")
 	})
 	first.Signal(syscall.SIGTERM)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/example/authapi/app/apptest"
 )
@@ -170,6 +171,16 @@ func TestProbesDuringDependencyOutage(t *testing.T) {
 func TestProbesDuringShutdown(t *testing.T) {
 	t.Parallel()
 	a := apptest.MustNewApp(t, map[string]string{"SHUTDOWN_TIMEOUT": "20s"}, nil).App
+	// The server's own word that it is reading a request on a connection (set before it serves).
+	reading := make(chan struct{}, 16)
+	a.Public().Server().ConnState = func(_ net.Conn, state fasthttp.ConnState) {
+		if state == fasthttp.StateActive {
+			select {
+			case reading <- struct{}{}:
+			default:
+			}
+		}
+	}
 	publicAddr, adminAddr := serveOn(t, a.Public()), serveOn(t, a.Admin())
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + adminAddr + path)
@@ -197,7 +208,13 @@ func TestProbesDuringShutdown(t *testing.T) {
 	if _, err := conn.Write([]byte(head + body[:5])); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // let the server read the headers (ordering, not speed)
+	// Shutdown closes idle connections: wait until the server is reading this one's request (a
+	// condition, not a sleep that a busy machine could outrun).
+	select {
+	case <-reading:
+	case <-time.After(time.Minute):
+		t.Fatal("the server never started reading the in-flight request")
+	}
 
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- a.Shutdown() }()

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"log/slog"
 	"strings"
 	"time"
 
@@ -100,12 +101,15 @@ func (a *App) newPublicApp() *fiber.App {
 	// The public keys likewise: verifiers may fetch them before the schema is ready.
 	keys := signingKeys(a.cfg.JWT)
 	routes.RegisterJWKS(f, keys)
+	// So are the pages behind the links in account mail.
+	routes.RegisterPages(f)
 
 	// Everything registered after this answers 503 until the schema is ready. Routes above it
 	// (health) match first and never reach it.
 	if !off["ready"] {
 		f.Use(func(c *fiber.Ctx) error {
 			if !a.schemaReady.Load() {
+				middleware.LogLevel(c, slog.LevelInfo) // expected while starting: not an error
 				return &models.Error{Code: models.CodeUnavailable, Message: "starting: database not ready", RetryAfter: time.Second}
 			}
 			return c.Next()

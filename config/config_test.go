@@ -32,6 +32,25 @@ func TestFromValuesDefaults(t *testing.T) {
 	}
 }
 
+// TestPublicBaseURLDefault: unset, the links in account mail point at this service's own public
+// port (whose pages finish the flows); set, at what was set.
+func TestPublicBaseURLDefault(t *testing.T) {
+	for _, tc := range []struct {
+		values map[string]string
+		want   string
+	}{
+		{map[string]string{}, "http://localhost:8080"},
+		{map[string]string{"PORT": "9000"}, "http://localhost:9000"},
+		{map[string]string{"PORT": "9000", "PUBLIC_BASE_URL": "https://app.example.com/"}, "https://app.example.com"},
+	} {
+		tc.values["JWT_SECRET"] = secret
+		cfg, err := FromValues(tc.values)
+		if err != nil || cfg.Mail.PublicBaseURL != tc.want {
+			t.Errorf("%v: PublicBaseURL %q (%v), want %q", tc.values, cfg.Mail.PublicBaseURL, err, tc.want)
+		}
+	}
+}
+
 func TestFromValuesInvalid(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -55,6 +55,21 @@ func Load() (Config, error) {
 	return fromValues(func(name string) string { return k.String(strings.ToLower(name)) })
 }
 
+// IsSet reports whether the variable name is set (non-empty) in the environment or in the
+// YAML file named by CONFIG_FILE, rather than left at its default. It reads nothing else and
+// validates nothing, so a command can ask before Load.
+func IsSet(name string) bool {
+	if os.Getenv(name) != "" {
+		return true
+	}
+	path := os.Getenv("CONFIG_FILE")
+	if path == "" {
+		return false
+	}
+	f := koanf.New(".")
+	return f.Load(file.Provider(path), yaml.Parser()) == nil && f.String(strings.ToLower(name)) != ""
+}
+
 // fromValues applies every setting and collects all problems into one error.
 func fromValues(value func(name string) string) (Config, error) {
 	var cfg Config
@@ -65,6 +80,7 @@ func fromValues(value func(name string) string) (Config, error) {
 			problems = append(problems, fmt.Sprintf("%s: %v", s.Name, err))
 		}
 	}
+	cfg.defaultLinks()
 	problems = append(problems, cfg.crossChecks()...)
 	switch len(problems) {
 	case 0:
@@ -73,6 +89,14 @@ func fromValues(value func(name string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%w: %s", ErrInvalid, problems[0])
 	}
 	return Config{}, fmt.Errorf("%w:\n  - %s", ErrInvalid, strings.Join(problems, "\n  - "))
+}
+
+// defaultLinks points the links in account mail at this service's own public port when
+// PUBLIC_BASE_URL is unset, so they open the pages it serves whatever PORT is.
+func (c *Config) defaultLinks() {
+	if c.Mail.PublicBaseURL == "" {
+		c.Mail.PublicBaseURL = fmt.Sprintf("http://localhost:%d", c.HTTP.Port)
+	}
 }
 
 // crossChecks are the rules that involve more than one setting.

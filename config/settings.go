@@ -253,7 +253,10 @@ var Settings = []Setting{
 		c.Mail.From = addr.String()
 		return nil
 	}},
-	{"PUBLIC_BASE_URL", "http://localhost:8080", "base of the links in account mail (the page that posts the token)", func(c *Config, raw string) (err error) {
+	{"PUBLIC_BASE_URL", "", "base of the links in account mail, whose paths this service serves as pages (empty: http://localhost:PORT)", func(c *Config, raw string) (err error) {
+		if raw == "" {
+			return nil // set from PORT once every setting is read (Config.defaultLinks)
+		}
 		c.Mail.PublicBaseURL, err = parseURL(strings.TrimSuffix(raw, "/"), "http", "https")
 		return err
 	}},

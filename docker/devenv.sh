@@ -8,7 +8,10 @@
 # (with psql at hand) accepts the login. An unset one points at a private instance under DIR,
 # started if it is not running, on a port of its own chosen once and recorded in DIR/pg.port or
 # DIR/redis.port: 55432 and 56379 when free, another free port otherwise. So a system Postgres on
-# 5432 or Redis on 6379 is neither used nor in the way. Every failure is one line saying what to set.
+# 5432 or Redis on 6379 is neither used nor in the way (DEVENV_PG_PORT and DEVENV_REDIS_PORT change
+# the preferred ports). A port taken by another process between that choice and the server's bind
+# (a second clone starting at the same moment, while initdb runs) is replaced by services.sh with
+# another free one. Every failure is one line naming its cause.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:?usage: devenv.sh DIR}
@@ -82,24 +85,31 @@ check_user_redis() {
   fi
 }
 
+pref_pg=${DEVENV_PG_PORT:-55432} pref_redis=${DEVENV_REDIS_PORT:-56379}
 pg_port="" redis_port=""
-if [ -n "${DATABASE_URL:-}" ]; then check_user_pg; else pg_port=$(own_port pg 55432 pg_alive); fi
+if [ -n "${DATABASE_URL:-}" ]; then check_user_pg; else pg_port=$(own_port pg "$pref_pg" pg_alive); fi
 if [ -n "${REDIS_CLUSTER_ADDRS:-}${REDIS_SENTINEL_ADDRS:-}" ]; then
   : # a Redis Cluster or Sentinel topology is configured: the service checks it itself at start
-elif [ -n "${REDIS_URL:-}" ]; then check_user_redis; else redis_port=$(own_port redis 56379 redis_alive); fi
+elif [ -n "${REDIS_URL:-}" ]; then check_user_redis; else redis_port=$(own_port redis "$pref_redis" redis_alive); fi
 
 if [ -n "$pg_port" ] || [ -n "$redis_port" ]; then
   # services.sh starts whichever of the two is not running. When the user provides one of them,
   # its private twin starts too, idle on a port of its own: simpler than a second start path.
-  pg=${pg_port:-$(own_port pg 55432 pg_alive)} rd=${redis_port:-$(own_port redis 56379 redis_alive)}
+  pg=${pg_port:-$(own_port pg "$pref_pg" pg_alive)} rd=${redis_port:-$(own_port redis "$pref_redis" redis_alive)}
   # (Nothing is written under DIR before services.sh runs: it may move an empty DIR elsewhere.)
+  # It runs initdb first, then starts each server, on another free port if this one was taken
+  # meanwhile, and records the ports it used in DIR/pg.port and DIR/redis.port.
   log=$(mktemp)
-  if ! docker/services.sh start "$dir" "$pg" "$rd" >/dev/null 2>"$log"; then
-    fail "could not start the private services under $dir: $(grep -m1 -iE 'error|fatal|missing|cannot' "$log" || tail -n 1 "$log"); or set DATABASE_URL and REDIS_URL to running ones"
+  if ! SERVICES_RETRY_PORTS=1 docker/services.sh start "$dir" "$pg" "$rd" >/dev/null 2>"$log"; then
+    # services.sh ends a failure with one line naming the cause (from the server's own log).
+    cause=$(grep -E '^services: .*(did not start|could not|missing|cannot)' "$log" | tail -n 1 ||
+      grep -m1 -iE 'error|fatal|missing|cannot' "$log" || tail -n 1 "$log")
+    rm -f "$log"
+    fail "could not start the private Postgres and Redis under $dir: ${cause#services: }"
   fi
   rm -f "$log"
-  echo "$pg" >"$dir/pg.port"
-  echo "$rd" >"$dir/redis.port"
+  if [ -n "$pg_port" ]; then pg_port=$(cat "$dir/pg.port"); fi
+  if [ -n "$redis_port" ]; then redis_port=$(cat "$dir/redis.port"); fi
 fi
 
 if [ -n "$pg_port" ]; then DATABASE_URL="postgres://postgres:postgres@127.0.0.1:$pg_port/authapi?sslmode=disable"; fi

@@ -11,6 +11,12 @@
 # Postgres, for every database name (a "*" entry), same user and password (`just test` runs the
 # API tests through it).
 #
+# SERVICES_RETRY_PORTS=1 lets a port that another process takes before Postgres or Redis binds it
+# (a second clone starting at the same moment, during the seconds initdb takes) be replaced by a
+# free one (docker/freeport.sh), a few times; without it the ports are exact. Either way the ports
+# in use are written to DIR/pg.port and DIR/redis.port, and a failure is one line on stderr
+# naming the cause from the server's own log.
+#
 # SERVICES_SHARE_SESSION=1 keeps Redis in the caller's session instead of letting --daemonize
 # start a new one. Linux's autogroup scheduler shares CPU between sessions first and ranks
 # threads by niceness only inside a session, so `just bench` uses this to measure the service's
@@ -18,6 +24,7 @@
 # Postgres process calls setsid itself, so its backends run in groups of their own either way.)
 set -euo pipefail
 
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cmd=${1:?usage: services.sh start|stop DIR [PG_PORT REDIS_PORT [PGBOUNCER_PORT]]}
 dir=${2:?data directory required}
 
@@ -98,17 +105,95 @@ start() {
       { cat "$dir/initdb.log" >&2; exit 1; }
     rm -f "$dir/pwfile"
   fi
-  if ! as_pg "$bin/pg_ctl" -D "$dir/pg" status >/dev/null 2>&1; then
-    touch "$dir/pg.log" && { [ "$(id -u)" != 0 ] || chown postgres: "$dir/pg.log"; }
-    as_pg "$bin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w -t 30 \
-      -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-      start >/dev/null || { cat "$dir/pg.log" >&2; exit 1; }
+  if as_pg "$bin/pg_ctl" -D "$dir/pg" status >/dev/null 2>&1; then
+    pg_port=$(sed -n 4p "$dir/pg/postmaster.pid")
+  else
+    start_pg "$bin"
   fi
+  echo "$pg_port" > "$dir/pg.port"
   PGPASSWORD=postgres "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -tAc \
     "SELECT 1 FROM pg_database WHERE datname='authapi'" | grep -q 1 ||
     PGPASSWORD=postgres "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -qc "CREATE DATABASE authapi"
 
-  if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+  if ! redis_ours; then
+    start_redis
+  fi
+  echo "$redis_port" > "$dir/redis.port"
+  echo "services: postgres on 127.0.0.1:$pg_port, redis on 127.0.0.1:$redis_port (data in $dir)" >&2
+  if [ -n "$pgbouncer_port" ]; then start_pgbouncer "$pg_port" "$pgbouncer_port"; fi
+}
+
+retry=${SERVICES_RETRY_PORTS:-0}
+tries=5
+
+# taken PORT reports whether something on 127.0.0.1 accepts connections on PORT.
+taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# log_since FILE OFFSET prints what FILE gained after OFFSET bytes.
+log_since() { tail -c +"$(($2 + 1))" "$1" 2>/dev/null || true; }
+log_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+# lost_port NAME PORT CAUSE: with SERVICES_RETRY_PORTS=1 and tries left, say so and return 0 (the
+# caller picks another port); else print the one line that names the cause and exit.
+lost_port() {
+  if [ "$retry" = 1 ] && [ "$attempt" -lt "$tries" ]; then
+    echo "services: $1 lost port $2 to another process ($3); retrying on another port" >&2
+    return 0
+  fi
+  echo "services: $1 could not listen on 127.0.0.1:$2: $3 (another process took the port$([ "$retry" = 1 ] && echo " $tries times")); see $4" >&2
+  exit 1
+}
+
+# start_pg BIN starts Postgres on pg_port. A port another process holds (found before the start,
+# or as a bind failure in the server's log) is replaced by a free one with SERVICES_RETRY_PORTS=1.
+start_pg() {
+  local bin=$1 from new cause
+  touch "$dir/pg.log" && { [ "$(id -u)" != 0 ] || chown postgres: "$dir/pg.log"; }
+  for attempt in $(seq "$tries"); do
+    if [ "$retry" = 1 ] && taken "$pg_port"; then
+      lost_port postgres "$pg_port" "something already listens there" "$dir/pg.log"
+      pg_port=$(docker_dir_freeport)
+      continue
+    fi
+    from=$(log_size "$dir/pg.log")
+    if as_pg "$bin/pg_ctl" -D "$dir/pg" -l "$dir/pg.log" -w -t 60 \
+      -o "-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      start >/dev/null 2>&1; then
+      return 0
+    fi
+    new=$(log_since "$dir/pg.log" "$from")
+    cause=$(grep -m1 -oE 'could not bind [^:]*: .*|Address already in use' <<<"$new" || true)
+    if [ -n "$cause" ]; then
+      lost_port postgres "$pg_port" "$cause" "$dir/pg.log"
+      pg_port=$(docker_dir_freeport)
+      continue
+    fi
+    cause=$(grep -m1 -E '(FATAL|PANIC|ERROR): ' <<<"$new" | sed -E 's/.*((FATAL|PANIC|ERROR): )/\1/' || true)
+    echo "services: postgres did not start: ${cause:-$(tail -n 1 <<<"$new")}; see $dir/pg.log" >&2
+    exit 1
+  done
+}
+
+# redis_ours reports whether the Redis answering on redis_port is the one of DIR (its pid file's
+# process), not another clone's that took the port.
+redis_ours() {
+  local pid
+  pid=$(cat "$dir/redis.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null &&
+    [ "$(redis-cli -p "$redis_port" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')" = "$pid" ]
+}
+
+# start_redis starts Redis on redis_port and waits until its log says it is ready, so a Redis
+# of someone else's that took the port is never mistaken for ours. A lost port is replaced as for
+# Postgres.
+start_redis() {
+  local from new cause
+  for attempt in $(seq "$tries"); do
+    if [ "$retry" = 1 ] && taken "$redis_port"; then
+      lost_port redis "$redis_port" "something already listens there" "$dir/redis.log"
+      redis_port=$(docker_dir_freeport)
+      continue
+    fi
+    from=$(log_size "$dir/redis.log")
     local redis_opts=(--port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no
       --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log")
     if [ "${SERVICES_SHARE_SESSION:-0}" = 1 ]; then
@@ -116,12 +201,29 @@ start() {
     else
       redis-server "${redis_opts[@]}" --daemonize yes
     fi
-    for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-  fi
-  echo "$redis_port" > "$dir/redis.port"
-  echo "services: postgres on 127.0.0.1:$pg_port, redis on 127.0.0.1:$redis_port (data in $dir)" >&2
-  if [ -n "$pgbouncer_port" ]; then start_pgbouncer "$pg_port" "$pgbouncer_port"; fi
+    new=""
+    for _ in $(seq 300); do # up to 30 s: a busy machine starts it slowly
+      new=$(log_since "$dir/redis.log" "$from")
+      grep -qE 'Ready to accept connections|Failed listening|aborting' <<<"$new" && break
+      sleep 0.1
+    done
+    if grep -q 'Ready to accept connections' <<<"$new"; then
+      return 0
+    fi
+    cause=$(grep -m1 -oE 'Could not create server TCP listening socket.*|Address already in use' <<<"$new" || true)
+    if [ -n "$cause" ]; then
+      lost_port redis "$redis_port" "$cause" "$dir/redis.log"
+      redis_port=$(docker_dir_freeport)
+      continue
+    fi
+    cause=$(grep -m1 -iE 'error|fatal|failed|aborting' <<<"$new" || tail -n 1 <<<"$new")
+    echo "services: redis did not start: ${cause:-no log line within 30 s}; see $dir/redis.log" >&2
+    exit 1
+  done
 }
+
+# docker_dir_freeport prints a free port with freeport.sh, which sits next to this script.
+docker_dir_freeport() { "$here/freeport.sh"; }
 
 # start_pgbouncer runs PgBouncer (as the postgres user: it refuses to run as root) in transaction
 # pooling mode. Servers idle for 10 s are closed, because tests create and drop many databases.

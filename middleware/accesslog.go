@@ -23,6 +23,9 @@ func AccessLog(logger *slog.Logger, clientIP func(*fiber.Ctx) netip.Addr) fiber.
 		if status >= 500 {
 			level = slog.LevelError
 		}
+		if l, ok := c.Locals(logLevelKey).(slog.Level); ok {
+			level = l // the handler expected this answer (see LogLevel)
+		}
 		ctx := context.Background()
 		if !logger.Enabled(ctx, level) {
 			return err
@@ -46,4 +49,10 @@ func AccessLog(logger *slog.Logger, clientIP func(*fiber.Ctx) netip.Addr) fiber.
 		_ = logger.Handler().Handle(ctx, record) // a failed log write must not fail the request
 		return err
 	}
+}
+
+// LogLevel sets the level of this request's access log line, for a handler whose 5xx is the
+// expected answer rather than a fault: /readyz's 503 while the service starts or shuts down.
+func LogLevel(c *fiber.Ctx, level slog.Level) {
+	c.Locals(logLevelKey, level)
 }

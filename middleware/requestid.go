@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/google/uuid"
 )
 
 // HeaderRequestID carries the request id in both directions.
@@ -20,6 +19,7 @@ type localKey int
 const (
 	requestIDKey localKey = iota
 	principalKey
+	logLevelKey
 )
 
 // RequestID makes sure every request has an id: the caller's X-Request-ID when it is 1 to 128
@@ -30,19 +30,27 @@ const (
 // across instances for all practical purposes, and no random read per request (a UUID from
 // crypto/rand was ~2% of GET /auth/me).
 func RequestID() fiber.Handler {
-	var prefix [8]byte
-	_, _ = rand.Read(prefix[:]) // crypto/rand.Read does not fail on Linux
-	ids := &idSource{prefix: hex.EncodeToString(prefix[:]) + "-"}
 	return func(c *fiber.Ctx) error {
-		assignRequestID(c, ids.next)
+		assignRequestID(c, processIDs.next)
 		return c.Next()
 	}
 }
+
+// processIDs numbers the requests of this process, for every listener and for the responses no
+// middleware saw (RequestIDOf). Package state on purpose: the prefix means "this process", so
+// one source per process is the point, and it holds nothing but a counter.
+var processIDs = newIDSource()
 
 // idSource numbers the requests of one process.
 type idSource struct {
 	prefix string
 	n      atomic.Uint64
+}
+
+func newIDSource() *idSource {
+	var prefix [8]byte
+	_, _ = rand.Read(prefix[:]) // crypto/rand.Read does not fail on Linux
+	return &idSource{prefix: hex.EncodeToString(prefix[:]) + "-"}
 }
 
 func (s *idSource) next() string {
@@ -52,9 +60,10 @@ func (s *idSource) next() string {
 }
 
 // RequestIDOf returns the request's id, assigning it (and the response header) on first use.
-// The error handler calls it too, for responses that no middleware saw (413 on an oversized body).
+// The error handler calls it too, for responses that no middleware saw (413 on an oversized
+// body, 431 on oversized headers): those get an id of the same form as every other.
 func RequestIDOf(c *fiber.Ctx) string {
-	return assignRequestID(c, uuid.NewString)
+	return assignRequestID(c, processIDs.next)
 }
 
 func assignRequestID(c *fiber.Ctx, newID func() string) string {

@@ -65,9 +65,13 @@ func TestSlotsReservedForLogins(t *testing.T) {
 	if ok, _ := s.acquire(context.Background(), priorityNewHash, 20*time.Millisecond); ok {
 		t.Fatal("a third hash took the slot kept for logins")
 	}
-	start := time.Now()
-	if ok, _ := s.acquire(context.Background(), priorityLogin, time.Second); !ok || time.Since(start) > 100*time.Millisecond {
-		t.Fatalf("login during a hash flood: ok=%v after %v", ok, time.Since(start))
+	// Nothing is ever released here, so a login that gets a slot got the one kept free: "at
+	// once" is that condition, not a duration a busy machine could stretch.
+	if ok, _ := s.acquire(context.Background(), priorityLogin, time.Minute); !ok {
+		t.Fatal("login during a hash flood got no slot")
+	}
+	if all, hashes := s.inUse(); all != 3 || hashes != 2 {
+		t.Fatalf("slots in use %d (hashes %d), want 3 (2)", all, hashes)
 	}
 	// A single slot is shared: hashes may take it when no login waits.
 	one := newSlots(1)

@@ -2,10 +2,13 @@ package routes
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/example/authapi/middleware"
 )
 
 // Health answers the probes. Postgres and Redis are pinged concurrently under one short
@@ -64,9 +67,13 @@ func (h *Health) answer(c *fiber.Ctx, ready, withWarnings bool) error {
 		return c.JSON(healthJSON{Status: "ok", Warnings: warnings})
 	}
 	status := "degraded"
+	// A dependency down is worth a warning; not ready while starting or shutting down is what
+	// the probe is for, so it is logged as the information it is, not as an error.
+	level := slog.LevelWarn
 	if !ready {
-		status = "not_ready"
+		status, level = "not_ready", slog.LevelInfo
 	}
+	middleware.LogLevel(c, level)
 	return c.Status(fiber.StatusServiceUnavailable).JSON(healthJSON{Status: status, Postgres: &pgOK, Redis: &redisOK, Warnings: warnings})
 }
 

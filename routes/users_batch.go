@@ -104,7 +104,8 @@ func (h *Users) prepare(item jsontext.Value) batchResult {
 	return batchResult{email: normalized, password: password}
 }
 
-// createAll hashes and inserts every prepared item, BatchLimit at a time.
+// createAll checks, hashes and inserts every prepared item, BatchLimit at a time; an email
+// that exists already is a conflict before any bcrypt is spent on it.
 func (h *Users) createAll(ctx context.Context, items []jsontext.Value, results []batchResult) {
 	slots := make(chan struct{}, h.BatchLimit)
 	var wg sync.WaitGroup
@@ -116,6 +117,17 @@ func (h *Users) createAll(ctx context.Context, items []jsontext.Value, results [
 		slots <- struct{}{}
 		go func(r *batchResult) {
 			defer func() { <-slots; wg.Done() }()
+			// Checked before hashing, as register does: an existing email is a conflict under
+			// any load and costs no bcrypt slot; the unique index still decides races.
+			taken, err := h.Store.EmailExists(ctx, r.email)
+			if err != nil {
+				r.err = err
+				return
+			}
+			if taken {
+				r.err = models.Errorf(models.CodeConflict, "email already exists")
+				return
+			}
 			hash, err := h.Hasher.Hash(ctx, r.password)
 			if err != nil {
 				r.err = err

@@ -46,7 +46,7 @@ func TestDevSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, recipe := range []string{"run", "dev", "migrate"} {
+	for _, recipe := range []string{"run", "dev", "migrate", "admin"} {
 		re := regexp.MustCompile(`(?ms)^` + recipe + `\b[^\n]*:.*?\n\n`)
 		body := re.Find(justfile)
 		if !regexp.MustCompile(`JWT_SECRET="\$\{JWT_SECRET:-\$\(docker/dev-secret\.sh\)\}"`).Match(body) {
