@@ -30,6 +30,7 @@ run: build
     services=$(just ensure-services)  # its own line: set -e stops here when it fails
     eval "$services"
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
+    export MFA_ENCRYPTION_KEY="${MFA_ENCRYPTION_KEY:-$(docker/dev-secret.sh .data mfa)}"
     exec ./bin/authapi serve
 
 # Run with hot reload: rebuild and restart on changes to .go and .sql files (installs air if missing).
@@ -39,6 +40,7 @@ dev:
     services=$(just ensure-services)  # its own line: set -e stops here when it fails
     eval "$services"
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
+    export MFA_ENCRYPTION_KEY="${MFA_ENCRYPTION_KEY:-$(docker/dev-secret.sh .data mfa)}"
     [ -x tmp/authapi ] || echo "building authapi (first build downloads modules, may take a few minutes)…" >&2
     command -v air >/dev/null || go install github.com/air-verse/air@v1.67.4
     exec air --build.cmd "go build -o ./tmp/authapi ." --build.entrypoint "./tmp/authapi" \
@@ -136,6 +138,7 @@ migrate *ARGS: build
     services=$(just ensure-services)  # its own line: set -e stops here when it fails
     eval "$services"
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
+    export MFA_ENCRYPTION_KEY="${MFA_ENCRYPTION_KEY:-$(docker/dev-secret.sh .data mfa)}"
     exec ./bin/authapi migrate {{ARGS}}
 
 # Make a registered account admin (from its next login) on the services and secret of `just run`.
@@ -145,6 +148,7 @@ admin EMAIL: build
     services=$(just ensure-services)  # its own line: set -e stops here when it fails
     eval "$services"
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
+    export MFA_ENCRYPTION_KEY="${MFA_ENCRYPTION_KEY:-$(docker/dev-secret.sh .data mfa)}"
     exec ./bin/authapi users promote {{quote(EMAIL)}} --role admin
 
 # Ports 55432 and 56379 when free, others otherwise; a system Postgres or Redis is left alone.
@@ -204,6 +208,7 @@ docs-screenshot: build
     command -v chromium >/dev/null || { echo "needs Debian's chromium: apt-get install chromium" >&2; exit 1; }
     port=$(docker/freeport.sh); admin=$(docker/freeport.sh); profile=$(mktemp -d)
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
+    export MFA_ENCRYPTION_KEY="${MFA_ENCRYPTION_KEY:-$(docker/dev-secret.sh .data mfa)}"
     HOST=127.0.0.1 PORT=$port ADMIN_HOST=127.0.0.1 ADMIN_PORT=$admin LOG_LEVEL=warn ./bin/authapi serve & pid=$!
     trap 'kill $pid; rm -rf "$profile"' EXIT
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/openapi.json" >/dev/null && break; sleep 0.1; done

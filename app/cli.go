@@ -153,7 +153,7 @@ func isHelpFlag(arg string) bool { return arg == "-h" || arg == "--help" || arg 
 // DATABASE_URL, every other database command wants one set.
 func needsDatabase(cmd string, args []string) bool {
 	switch cmd {
-	case "users":
+	case "users", "mfa":
 		return true
 	case "migrate":
 		return len(args) == 0 || args[0] != "create"
