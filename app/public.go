@@ -162,6 +162,11 @@ func (a *App) newPublicApp() *fiber.App {
 		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 	}, auth)
 	routes.RegisterSessions(f, &routes.Sessions{Sessions: a.sessions, Users: a.users, Events: a.metrics.AuthEvent}, auth)
+	routes.RegisterSelfService(f, &routes.SelfService{
+		Users: a.users, Sessions: a.sessions, MFA: a.mfa, Hasher: a.hasher, Limiter: limiter,
+		Events: a.metrics.AuthEvent, ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
+		ExportTimeout: 5 * time.Minute,
+	}, auth)
 	routes.RegisterMFA(f, &routes.MFA{
 		MFA: a.mfa, Sessions: a.sessions, Users: a.users, Hasher: a.hasher, Limiter: limiter,
 		Events: a.metrics.AuthEvent, ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),

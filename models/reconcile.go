@@ -114,7 +114,8 @@ func (r *Reconciler) OnConnect(ctx context.Context, cn *redis.Conn) error {
 func (r *Reconciler) reconcile(ctx context.Context, cn *redis.Conn) (int, error) {
 	since := time.Now().Add(-r.window)
 	rows, err := r.db.QueryContext(ctx, `SELECT id FROM sessions WHERE revoked_at > ?
-		UNION SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.tokens_revoked_at > ?`, since, since)
+		UNION SELECT s.id FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.tokens_revoked_at > ?
+		UNION SELECT id FROM session_tombstones WHERE revoked_at > ?`, since, since, since)
 	if isUndefinedTable(err) {
 		return 0, nil // a database not migrated yet holds no revocation at all
 	}
@@ -284,7 +285,7 @@ func (r *Reconciler) Sweep(ctx context.Context, rdb redis.UniversalClient) (int,
 		since = r.lastSweep.Add(-sweepMargin)
 	}
 	var ids []string
-	if err := r.db.NewRaw("SELECT id FROM sessions WHERE revoked_at > ?", since).Scan(ctx, &ids); err != nil && !isUndefinedTable(err) {
+	if err := r.db.NewRaw("SELECT id FROM sessions WHERE revoked_at > ? UNION SELECT id FROM session_tombstones WHERE revoked_at > ?", since, since).Scan(ctx, &ids); err != nil && !isUndefinedTable(err) {
 		return 0, err
 	}
 	deleted := 0
@@ -324,8 +325,9 @@ func (r *Reconciler) Prune(ctx context.Context, idle time.Duration, limit int) (
 			DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
 				WHERE revoked_at < ? OR expires_at < ? OR last_used_at < ? LIMIT ?)
 			RETURNING id),
-		tokens AS (DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM gone))
-		SELECT id FROM gone`, cutoff, cutoff, cutoff.Add(-idle), limit).Scan(ctx, &ids)
+		tokens AS (DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM gone)),
+		tombs AS (DELETE FROM session_tombstones WHERE revoked_at < ?)
+		SELECT id FROM gone`, cutoff, cutoff, cutoff.Add(-idle), limit, cutoff).Scan(ctx, &ids)
 	if err != nil && !isUndefinedTable(err) {
 		return 0, err
 	}

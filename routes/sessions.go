@@ -43,12 +43,16 @@ type sessionListJSON struct {
 }
 
 func (h *Sessions) listJSON(list []models.Session, current string) sessionListJSON {
-	idle := h.Sessions.Options().IdleTimeout
-	out := sessionListJSON{Items: make([]sessionJSON, 0, len(list))}
+	return sessionListJSON{Items: sessionsJSON(list, current, h.Sessions.Options().IdleTimeout)}
+}
+
+// sessionsJSON is the wire shape of sessions; current names the caller's.
+func sessionsJSON(list []models.Session, current string, idle time.Duration) []sessionJSON {
+	out := make([]sessionJSON, 0, len(list))
 	for i := range list {
 		s := &list[i]
 		id := s.ID.String()
-		out.Items = append(out.Items, sessionJSON{
+		out = append(out, sessionJSON{
 			ID:         id,
 			CreatedAt:  s.CreatedAt.UTC().Format(time.RFC3339Nano),
 			LastUsedAt: s.LastUsedAt.UTC().Format(time.RFC3339Nano),
