@@ -86,8 +86,15 @@ func New(cfg config.Config, logger *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.hasher = models.NewHasher(models.HasherOptions{
-		Cost: cfg.Limits.BcryptCost, Concurrency: BcryptConcurrency(cfg.Limits), QueueTimeout: cfg.Limits.BcryptQueueTimeout,
+		Cost: cfg.Limits.BcryptCost, MaxCost: cfg.Limits.BcryptMaxCost,
+		Concurrency: BcryptConcurrency(cfg.Limits), QueueTimeout: cfg.Limits.BcryptQueueTimeout,
 		Nice: nice, ObserveWait: a.metrics.BcryptWait,
+		OnRefused: func(cost int, err error) {
+			// No user id here: the login's own log line has the request id.
+			logger.Warn("stored password hash refused, login failed closed: set BCRYPT_MAX_COST higher or reset the password",
+				"cost", cost, "max_cost", cfg.Limits.BcryptMaxCost, "err", err)
+			a.metrics.BcryptHashRefused()
+		},
 	})
 	a.public = a.newPublicApp()
 	a.admin = a.newAdminApp()

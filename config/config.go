@@ -98,10 +98,13 @@ func (j JWT) Expiry() time.Duration { return time.Duration(j.ExpiryHours) * time
 
 // Limits holds request-shaping and work-bounding limits.
 type Limits struct {
-	MaxPageSize       int
-	BatchLimit        int
-	BatchMaxItems     int
-	BcryptCost        int
+	MaxPageSize   int
+	BatchLimit    int
+	BatchMaxItems int
+	BcryptCost    int
+	// BcryptMaxCost is the costliest hash ever compared or imported; a costlier stored hash
+	// fails closed at login (a hash at cost 31 would hold a slot for days).
+	BcryptMaxCost     int
 	BcryptConcurrency int
 	// BcryptNice is the niceness of the threads bcrypt runs on (0: the caller's thread).
 	BcryptNice int

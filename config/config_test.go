@@ -21,7 +21,7 @@ func TestFromValuesDefaults(t *testing.T) {
 	if cfg.HTTP.Addr() != "0.0.0.0:8080" || cfg.Admin.Addr() != "0.0.0.0:9090" {
 		t.Fatalf("addrs %s %s", cfg.HTTP.Addr(), cfg.Admin.Addr())
 	}
-	if cfg.Limits.BcryptCost != 12 || cfg.JWT.Expiry() != 24*time.Hour || cfg.HTTP.BodyLimitBytes != 1<<20 {
+	if cfg.Limits.BcryptCost != 12 || cfg.Limits.BcryptMaxCost != 14 || cfg.JWT.Expiry() != 24*time.Hour || cfg.HTTP.BodyLimitBytes != 1<<20 {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	if cfg.Limits.MaxPageSize != 100 || cfg.Limits.BatchLimit != 8 || cfg.Limits.BatchMaxItems != 100 {
@@ -48,6 +48,8 @@ func TestFromValuesInvalid(t *testing.T) {
 		{"ErrLeeway", map[string]string{"JWT_SECRET": secret, "JWT_LEEWAY": "1m"}, []string{"JWT_LEEWAY"}},
 		{"ErrCORSWildcard", map[string]string{"JWT_SECRET": secret, "CORS_ALLOWED_ORIGINS": "*"}, []string{"CORS_ALLOWED_ORIGINS"}},
 		{"ErrProxy", map[string]string{"JWT_SECRET": secret, "TRUSTED_PROXIES": "10.0.0.0/8,proxy"}, []string{"TRUSTED_PROXIES"}},
+		{"ErrMaxCostBelowCost", map[string]string{"JWT_SECRET": secret, "BCRYPT_COST": "13", "BCRYPT_MAX_COST": "12"}, []string{"BCRYPT_MAX_COST: 12 is below BCRYPT_COST (13)"}},
+		{"ErrCostAboveDefaultMaxCost", map[string]string{"JWT_SECRET": secret, "BCRYPT_COST": "15"}, []string{"BCRYPT_MAX_COST"}},
 		{"ErrSamePorts", map[string]string{"JWT_SECRET": secret, "ADMIN_PORT": "8080"}, []string{"ADMIN_PORT: must differ from PORT"}},
 		{"ErrEveryProblemAtOnce", map[string]string{"JWT_SECRET": "short", "PORT": "x", "BCRYPT_COST": "99", "LOG_FORMAT": "xml"},
 			[]string{"JWT_SECRET", "PORT", "BCRYPT_COST", "LOG_FORMAT"}},

@@ -78,6 +78,9 @@ func (c Config) crossChecks() []string {
 	if c.HTTP.Port != 0 && c.HTTP.Port == c.Admin.Port && c.HTTP.Host == c.Admin.Host {
 		problems = append(problems, "ADMIN_PORT: must differ from PORT")
 	}
+	if c.Limits.BcryptMaxCost < c.Limits.BcryptCost {
+		problems = append(problems, fmt.Sprintf("BCRYPT_MAX_COST: %d is below BCRYPT_COST (%d): new hashes could not be verified", c.Limits.BcryptMaxCost, c.Limits.BcryptCost))
+	}
 	return append(problems, c.Redis.topologyChecks()...)
 }
 

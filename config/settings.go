@@ -128,6 +128,10 @@ var Settings = []Setting{
 		c.Limits.BcryptCost, err = parseInt(raw, 4, 31)
 		return err
 	}},
+	{"BCRYPT_MAX_COST", "14", "costliest bcrypt hash that is ever run (BCRYPT_COST..31): import refuses a costlier hash, login fails closed on one", func(c *Config, raw string) (err error) {
+		c.Limits.BcryptMaxCost, err = parseInt(raw, 4, 31)
+		return err
+	}},
 	{"BCRYPT_CONCURRENCY", "0", "bcrypt hashes at once (0 = GOMAXPROCS, the CPUs Go may use)", func(c *Config, raw string) (err error) {
 		c.Limits.BcryptConcurrency, err = parseInt(raw, 0, 4096)
 		return err
