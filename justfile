@@ -29,6 +29,8 @@ run: build
     services=$(just ensure-services)  # its own line: set -e stops here when it fails
     eval "$services"
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
+    # Development only: with no SMTP_URL, log each mail's link instead of refusing to start.
+    export MAIL_LOG_LINKS="${MAIL_LOG_LINKS:-true}"
     exec ./bin/authapi serve
 
 # Run with hot reload: rebuild and restart on changes to .go and .sql files (installs air if missing).
@@ -38,6 +40,8 @@ dev:
     services=$(just ensure-services)  # its own line: set -e stops here when it fails
     eval "$services"
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
+    # Development only: with no SMTP_URL, log each mail's link instead of refusing to start.
+    export MAIL_LOG_LINKS="${MAIL_LOG_LINKS:-true}"
     command -v air >/dev/null || go install github.com/air-verse/air@v1.67.4
     exec air --build.cmd "go build -o ./tmp/authapi ." --build.bin "./tmp/authapi" \
       --build.include_ext "go,sql" --build.exclude_dir "tmp,bin,.data,docker" \
@@ -172,7 +176,7 @@ docs-screenshot: build
     command -v chromium >/dev/null || { echo "needs Debian's chromium: apt-get install chromium" >&2; exit 1; }
     port=$(docker/freeport.sh); admin=$(docker/freeport.sh); profile=$(mktemp -d)
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
-    HOST=127.0.0.1 PORT=$port ADMIN_HOST=127.0.0.1 ADMIN_PORT=$admin LOG_LEVEL=warn ./bin/authapi serve & pid=$!
+    MAIL_LOG_LINKS=true HOST=127.0.0.1 PORT=$port ADMIN_HOST=127.0.0.1 ADMIN_PORT=$admin LOG_LEVEL=warn ./bin/authapi serve & pid=$!
     trap 'kill $pid; rm -rf "$profile"' EXIT
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/openapi.json" >/dev/null && break; sleep 0.1; done
     flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking

@@ -140,9 +140,14 @@ type Log struct {
 // Mail configures the account lifecycle's mail: SMTP, links, token lifetimes, the delivery
 // worker and the limits of the requests that send mail.
 type Mail struct {
-	// SMTPURL is smtp://[user:pass@]host[:port] (STARTTLS when offered) or smtps://… (TLS from
-	// the start); empty logs each message's link instead of sending it (development default).
-	SMTPURL       string
+	// SMTPURL is smtp://[user:pass@]host[:port] (STARTTLS required) or smtps://… (TLS from the
+	// start); empty is allowed only with LogLinks.
+	SMTPURL string
+	// SMTPTLS is "required" (as the scheme says) or "none" (plain text, loopback hosts only).
+	SMTPTLS string
+	// LogLinks, with no SMTPURL, logs each message's link instead of sending it (development:
+	// the log then holds live tokens).
+	LogLinks      bool
 	From          string
 	PublicBaseURL string
 	VerifyTTL     time.Duration
