@@ -201,12 +201,13 @@ func (a *App) Prepare(ctx context.Context) error {
 	if a.schemaReady.Load() {
 		return nil
 	}
-	// The dummy hash (compared against for unknown emails) is made alongside the schema check,
-	// so the first such login does not pay for it, and readiness is not delayed by it.
+	// The dummy hash (compared against for unknown emails) and the common-password index are
+	// made alongside the schema check, so the first login or registration does not pay for them.
 	warmed := make(chan struct{})
 	go func() {
 		defer close(warmed)
 		a.hasher.WarmUp()
+		models.WarmCommonPasswords()
 	}()
 	if err := a.ensureSchema(ctx); err != nil {
 		if errors.Is(err, migrations.ErrNoSession) {
