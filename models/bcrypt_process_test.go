@@ -3,9 +3,11 @@
 package models
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +22,10 @@ import (
 // bcryptChildEnv makes this test binary act as the bcrypt child (see TestMain).
 const bcryptChildEnv = "MODELS_TEST_BCRYPT_CHILD"
 
+// bcryptParentEnv makes this test binary act as a service with a bcrypt child that is busy
+// when it dies (see TestMain and TestBcryptProcessChildDiesWithParent).
+const bcryptParentEnv = "MODELS_TEST_BCRYPT_PARENT"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(bcryptChildEnv) == "1" {
 		if err := ServeBcrypt(os.Stdin, os.Stdout, 10); err != nil {
@@ -28,7 +34,28 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if os.Getenv(bcryptParentEnv) == "1" {
+		bcryptParent()
+	}
 	os.Exit(m.Run())
+}
+
+// bcryptParent starts a child, ends a few OS threads of its own (as the low-priority hashing
+// threads do: the child must survive that), prints the child's pid, keeps it busy with a long
+// hash, and waits to be killed.
+func bcryptParent() {
+	p := NewBcryptProcess(BcryptProcessOptions{Path: os.Args[0], Env: []string{bcryptChildEnv + "=1"}, Nice: 10,
+		Deadline: func(int) time.Duration { return time.Hour }})
+	if _, err := p.Generate([]byte("pw"), bcrypt.MinCost); err != nil || p.Pid() == 0 {
+		fmt.Println("no child:", err)
+		os.Exit(1)
+	}
+	for range 4 {
+		onLowPriorityThread(func() {})
+	}
+	fmt.Println(p.Pid())
+	go func() { _, _ = p.Generate([]byte("pw"), 18) }() // about a minute at niceness 10
+	select {}
 }
 
 // eventLog records a BcryptProcess's events.
@@ -240,5 +267,112 @@ func TestBcryptProcessOversizedPasswordStaysHere(t *testing.T) {
 	}
 	if err := p.Compare(hash, []byte("pw")); err != nil || p.Pid() != pid || events.String() != BcryptChildStarted {
 		t.Fatalf("after it: %v, pid %d (was %d), events %q: want the same child, still answering", err, p.Pid(), pid, events)
+	}
+}
+
+// A child that stops answering (SIGSTOP here; a wedged or starved one alike) is killed at the
+// operation's deadline: the operation is computed here instead, with the right answer, and a
+// new child is started. Without a deadline every slot stayed pinned until a restart.
+func TestBcryptProcessHungChildReplaced(t *testing.T) {
+	const deadline = 300 * time.Millisecond
+	events := &eventLog{}
+	p := NewBcryptProcess(BcryptProcessOptions{Path: os.Args[0], Env: []string{bcryptChildEnv + "=1"}, Nice: 10,
+		OnEvent: events.add, Deadline: func(int) time.Duration { return deadline }})
+	t.Cleanup(p.Close)
+	hash, err := p.Generate([]byte("pw-hung"), bcrypt.MinCost) // starts the child
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := p.Pid()
+	if err := syscall.Kill(first, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(first, syscall.SIGKILL) })
+	start := time.Now()
+	errs := make(chan error, 2)
+	for _, pw := range []string{"pw-hung", "wrong"} { // two operations pinned on the stopped child
+		go func() { errs <- p.Compare(hash, []byte(pw)) }()
+	}
+	var matched, mismatched int
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			matched++
+		case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+			mismatched++
+		default:
+			t.Fatalf("compare on a stopped child: %v", err)
+		}
+	}
+	if took := time.Since(start); matched != 1 || mismatched != 1 || took > deadline+2*time.Second {
+		t.Fatalf("answers %d right, %d wrong after %s; want one each within the deadline %s", matched, mismatched, took, deadline)
+	}
+	if !waitUntilGone(first, 2*time.Second) {
+		t.Fatalf("the stopped child %d is still there", first)
+	}
+	// A new child takes over (starts are at most one a second).
+	until := time.Now().Add(10 * time.Second)
+	for p.Pid() == first || p.Pid() == 0 {
+		if time.Now().After(until) {
+			t.Fatalf("no new child after the hung one was killed (events %s)", events)
+		}
+		if err := p.Compare(hash, []byte("pw-hung")); err != nil {
+			t.Fatalf("compare while the child is replaced: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := events.String(); got != "started,hung,started" {
+		t.Fatalf("events %q, want started,hung,started", got)
+	}
+}
+
+// The child dies with its parent (Pdeathsig), even in the middle of a long hash, and not
+// when one of the parent's threads ends. Closing stdin alone let it finish its hashes first.
+func TestBcryptProcessChildDiesWithParent(t *testing.T) {
+	parent := exec.Command(os.Args[0], "-test.run=^$")
+	parent.Env = append(os.Environ(), bcryptParentEnv+"=1")
+	out, err := parent.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent.Stderr = os.Stderr
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = parent.Process.Kill(); _ = parent.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	child, convErr := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || convErr != nil {
+		t.Fatalf("parent said %q (%v)", line, err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+	time.Sleep(300 * time.Millisecond) // the long hash is under way
+	if waitUntilGone(child, 0) {
+		t.Fatal("the child died while its parent lives (Pdeathsig from a thread that ended?)")
+	}
+	if err := parent.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = parent.Wait()
+	if !waitUntilGone(child, 2*time.Second) {
+		t.Fatalf("child %d still runs after its parent was SIGKILLed", child)
+	}
+}
+
+// waitUntilGone waits up to timeout for pid to exit (gone, or a zombie nobody reaped yet).
+func waitUntilGone(pid int, timeout time.Duration) bool {
+	until := time.Now().Add(timeout)
+	for {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return true
+		}
+		if f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:])); len(f) > 0 && (f[0] == "Z" || f[0] == "X") {
+			return true
+		}
+		if time.Now().After(until) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
