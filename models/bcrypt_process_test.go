@@ -4,11 +4,13 @@ package models
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,13 +24,20 @@ import (
 // bcryptChildEnv makes this test binary act as the bcrypt child (see TestMain).
 const bcryptChildEnv = "MODELS_TEST_BCRYPT_CHILD"
 
+// bcryptChildNiceEnv=0 runs that child at normal priority (BenchmarkBcryptCallOverhead).
+const bcryptChildNiceEnv = "MODELS_TEST_BCRYPT_CHILD_NICE"
+
 // bcryptParentEnv makes this test binary act as a service with a bcrypt child that is busy
 // when it dies (see TestMain and TestBcryptProcessChildDiesWithParent).
 const bcryptParentEnv = "MODELS_TEST_BCRYPT_PARENT"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(bcryptChildEnv) == "1" {
-		if err := ServeBcrypt(os.Stdin, os.Stdout, 10); err != nil {
+		nice := 10
+		if os.Getenv(bcryptChildNiceEnv) == "0" {
+			nice = 0
+		}
+		if err := ServeBcrypt(os.Stdin, os.Stdout, nice); err != nil {
 			fmt.Fprintln(os.Stderr, "bcrypt child:", err)
 			os.Exit(1)
 		}
@@ -374,5 +383,89 @@ func waitUntilGone(pid int, timeout time.Duration) bool {
 			return false
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// BenchmarkBcryptLoginThroughput compares logins per second at cost 10 with 8 concurrent
+// callers (as wrk -c8) on a Hasher of GOMAXPROCS slots, hashing in this process (at
+// BCRYPT_NICE 10 on threads of their own) or in the child, against the ceiling of
+// GOMAXPROCS ÷ one compare's time (serial, in process, normal priority):
+//
+//	go test ./models -run '^$' -bench BcryptLoginThroughput -benchtime 64x -count 3
+func BenchmarkBcryptLoginThroughput(b *testing.B) {
+	const cost = 10
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw-throughput"), cost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("serial-compare", func(b *testing.B) {
+		for range b.N {
+			_ = bcrypt.CompareHashAndPassword(hash, []byte("pw-throughput"))
+		}
+		per := b.Elapsed() / time.Duration(b.N)
+		b.ReportMetric(float64(runtime.GOMAXPROCS(0))/per.Seconds(), "ceiling-logins/s")
+	})
+	for _, child := range []bool{false, true} {
+		name := "in-process"
+		if child {
+			name = "child"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := NewHasher(HasherOptions{Cost: cost, Concurrency: runtime.GOMAXPROCS(0), QueueTimeout: time.Minute, Nice: 10})
+			if child {
+				p := NewBcryptProcess(BcryptProcessOptions{Path: os.Args[0], Env: []string{bcryptChildEnv + "=1"}, Nice: 10})
+				b.Cleanup(p.Close)
+				if _, err := p.Generate([]byte("warm"), bcrypt.MinCost); err != nil {
+					b.Fatal(err)
+				}
+				h.UseProcess(p)
+			}
+			h.WarmUp()
+			s := string(hash)
+			b.SetParallelism(8 / runtime.GOMAXPROCS(0))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if ok, err := h.Verify(context.Background(), &s, "pw-throughput"); !ok || err != nil {
+						b.Errorf("verify: %v %v", ok, err)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+		})
+	}
+}
+
+// BenchmarkBcryptCallOverhead times one compare at cost 4 (about a millisecond) made directly
+// and through the child: the difference is what the pipe, the frames and the wake-ups of both
+// processes cost per login.
+//
+//	go test ./models -run '^$' -bench BcryptCallOverhead -benchtime 2000x -count 3
+func BenchmarkBcryptCallOverhead(b *testing.B) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw-overhead"), bcrypt.MinCost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("direct", func(b *testing.B) {
+		for range b.N {
+			_ = bcrypt.CompareHashAndPassword(hash, []byte("pw-overhead"))
+		}
+	})
+	for _, nice := range []int{0, 10} { // the child serves at nice 10; 0 separates the pipe from the priority
+		b.Run(fmt.Sprintf("child-nice%d", nice), func(b *testing.B) {
+			env := []string{bcryptChildEnv + "=1"}
+			if nice == 0 {
+				env = append(env, bcryptChildNiceEnv+"=0")
+			}
+			p := NewBcryptProcess(BcryptProcessOptions{Path: os.Args[0], Env: env, Nice: nice})
+			b.Cleanup(p.Close)
+			if _, err := p.Generate([]byte("warm"), bcrypt.MinCost); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				_ = p.Compare(hash, []byte("pw-overhead"))
+			}
+		})
 	}
 }
