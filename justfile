@@ -31,6 +31,8 @@ run: build
     eval "$services"
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     export MFA_ENCRYPTION_KEY="${MFA_ENCRYPTION_KEY:-$(docker/dev-secret.sh .data mfa)}"
+    # Development only: with no SMTP_URL, log each mail's link instead of refusing to start.
+    export MAIL_LOG_LINKS="${MAIL_LOG_LINKS:-true}"
     exec ./bin/authapi serve
 
 # Run with hot reload: rebuild and restart on changes to .go and .sql files (installs air if missing).
@@ -42,6 +44,8 @@ dev:
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     export MFA_ENCRYPTION_KEY="${MFA_ENCRYPTION_KEY:-$(docker/dev-secret.sh .data mfa)}"
     [ -x tmp/authapi ] || echo "building authapi (first build downloads modules, may take a few minutes)…" >&2
+    # Development only: with no SMTP_URL, log each mail's link instead of refusing to start.
+    export MAIL_LOG_LINKS="${MAIL_LOG_LINKS:-true}"
     command -v air >/dev/null || go install github.com/air-verse/air@v1.67.4
     exec air --build.cmd "go build -o ./tmp/authapi ." --build.entrypoint "./tmp/authapi" \
       --build.include_ext "go,sql" --build.exclude_dir "tmp,bin,.data,docker" \
@@ -209,7 +213,7 @@ docs-screenshot: build
     port=$(docker/freeport.sh); admin=$(docker/freeport.sh); profile=$(mktemp -d)
     export JWT_SECRET="${JWT_SECRET:-$(docker/dev-secret.sh)}"
     export MFA_ENCRYPTION_KEY="${MFA_ENCRYPTION_KEY:-$(docker/dev-secret.sh .data mfa)}"
-    HOST=127.0.0.1 PORT=$port ADMIN_HOST=127.0.0.1 ADMIN_PORT=$admin LOG_LEVEL=warn ./bin/authapi serve & pid=$!
+    MAIL_LOG_LINKS=true HOST=127.0.0.1 PORT=$port ADMIN_HOST=127.0.0.1 ADMIN_PORT=$admin LOG_LEVEL=warn ./bin/authapi serve & pid=$!
     trap 'kill $pid; rm -rf "$profile"' EXIT
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/openapi.json" >/dev/null && break; sleep 0.1; done
     flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking

@@ -101,8 +101,15 @@ func New(cfg config.Config, logger *slog.Logger, opts ...Option) (*App, error) {
 		return nil, err
 	}
 	a.hasher = models.NewHasher(models.HasherOptions{
-		Cost: cfg.Limits.BcryptCost, Concurrency: BcryptConcurrency(cfg.Limits), QueueTimeout: cfg.Limits.BcryptQueueTimeout,
+		Cost: cfg.Limits.BcryptCost, MaxCost: cfg.Limits.BcryptMaxCost,
+		Concurrency: BcryptConcurrency(cfg.Limits), QueueTimeout: cfg.Limits.BcryptQueueTimeout,
 		Nice: nice, ObserveWait: a.metrics.BcryptWait,
+		OnRefused: func(cost int, err error) {
+			// No user id here: the login's own log line has the request id.
+			logger.Warn("stored password hash refused, login failed closed: set BCRYPT_MAX_COST higher or reset the password",
+				"cost", cost, "max_cost", cfg.Limits.BcryptMaxCost, "err", err)
+			a.metrics.BcryptHashRefused()
+		},
 	})
 	a.public = a.newPublicApp()
 	a.admin = a.newAdminApp()
@@ -221,12 +228,13 @@ func (a *App) Prepare(ctx context.Context) error {
 	if a.schemaReady.Load() {
 		return nil
 	}
-	// The dummy hash (compared against for unknown emails) is made alongside the schema check,
-	// so the first such login does not pay for it, and readiness is not delayed by it.
+	// The dummy hash (compared against for unknown emails) and the common-password index are
+	// made alongside the schema check, so the first login or registration does not pay for them.
 	warmed := make(chan struct{})
 	go func() {
 		defer close(warmed)
 		a.hasher.WarmUp()
+		models.WarmCommonPasswords()
 	}()
 	if err := a.ensureSchema(ctx); err != nil {
 		if errors.Is(err, migrations.ErrNoSession) {

@@ -102,7 +102,7 @@ func TestRegisterValidation(t *testing.T) {
 func TestContentType(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	body := `{"email":"` + randomEmail() + `","password":"abc12345"}`
+	body := `{"email":"` + randomEmail() + `","password":"` + goodPassword + `"}`
 	for _, tc := range []struct {
 		name, contentType string
 		want              int

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -32,6 +33,10 @@ func (cli CLI) migrate(ctx context.Context, cfg config.Config, args []string) er
 			run = migrations.Down
 		}
 		group, err := run(ctx, db)
+		if errors.Is(err, migrations.ErrNoSession) {
+			// A pool that cannot hold the lock is bad configuration, as serve says too: exit 2.
+			return fmt.Errorf("%w: migrate %s: %w", config.ErrInvalid, args[0], err)
+		}
 		if err != nil {
 			return fmt.Errorf("migrate %s: %w", args[0], err)
 		}

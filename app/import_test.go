@@ -228,6 +228,7 @@ func TestImportFile(t *testing.T) {
 		line(id2, "two@example.com", bcryptAs(t, "$2a$", pw, 4), "2023-05-02T08:00:00+02:00", "pending") + "\n"
 
 	dupID, noField, badTime, badCost := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	costly, maxCost := uuid.NewString(), uuid.NewString() // above and at BCRYPT_MAX_COST (14 by default)
 	bad := line(dupID, "three@example.com", bcryptAs(t, "$2y$", pw, 4), "2023-05-03T08:00:00Z", "active") + "\n" +
 		"\n" + // blank lines are ignored
 		line(dupID, "four@example.com", bcryptAs(t, "$2y$", pw, 4), "2023-05-04T08:00:00Z", "active") + "\n" +
@@ -235,14 +236,16 @@ func TestImportFile(t *testing.T) {
 		line(badTime, "six@example.com", bcryptAs(t, "$2y$", pw, 4), "yesterday", "active") + "\n" +
 		line(badCost, "seven@example.com", "$2b$03$"+strings.Repeat("a", 53), "2023-05-04T08:00:00Z", "active") + "\n" +
 		"not json at all\n" +
-		line("nope", "eight@example.com", bcryptAs(t, "$2b$", pw, 4), "2023-05-04T08:00:00Z", "active") // no final newline
+		line("nope", "eight@example.com", bcryptAs(t, "$2b$", pw, 4), "2023-05-04T08:00:00Z", "active") + "\n" +
+		line(costly, "nine@example.com", "$2b$15$"+strings.Repeat("a", 53), "2023-05-04T08:00:00Z", "active") + "\n" +
+		line(maxCost, "ten@example.com", "$2b$14$"+strings.Repeat("a", 53), "2023-05-04T08:00:00Z", "active") // no final newline
 
 	path := filepath.Join(t.TempDir(), "users.jsonl")
 	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, out := importCLI(t, "", "--file", path)
-	if code != app.ExitFailed || lastLine(out) != "imported 1, skipped 0, failed 6" {
+	if code != app.ExitFailed || lastLine(out) != "imported 2, skipped 0, failed 7" {
 		t.Fatalf("file: exit %d\n%s", code, out)
 	}
 	for _, want := range []string{
@@ -252,12 +255,13 @@ func TestImportFile(t *testing.T) {
 		"failed " + badCost + ` (row 6): password hash unusable: bad cost "03"`,
 		"failed (no id) (row 7): not a JSON object",
 		`failed "nope" (row 8): id is not a UUID`,
+		"failed " + costly + " (row 9): password hash unusable: cost 15 is above BCRYPT_MAX_COST (14)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("want %q in:\n%s", want, out)
 		}
 	}
-	wantStatsExact(t, e, dbURL, 1)
+	wantStatsExact(t, e, dbURL, 2)
 
 	// Standard input; all good: exit 0. Again: nothing new.
 	if code, out := importCLI(t, good, "--file", "-"); code != app.ExitOK || lastLine(out) != "imported 2, skipped 0, failed 0" {
@@ -266,7 +270,7 @@ func TestImportFile(t *testing.T) {
 	if code, out := importCLI(t, good, "--file", "-"); code != app.ExitOK || lastLine(out) != "imported 0, skipped 2, failed 0" {
 		t.Fatalf("stdin again: exit %d\n%s", code, out)
 	}
-	wantStatsExact(t, e, dbURL, 3)
+	wantStatsExact(t, e, dbURL, 4)
 	e.login("one@example.com", pw)
 	if u, err := e.users.ByEmail(context.Background(), "two@example.com"); err != nil || u.Status != models.StatusPendingVerification ||
 		!u.CreatedAt.Equal(time.Date(2023, 5, 2, 6, 0, 0, 0, time.UTC)) {

@@ -8,19 +8,22 @@ import (
 	"github.com/example/authapi/models"
 )
 
-// newMailWorker builds the outbox's delivery worker: SMTP when SMTP_URL is set, else the log
-// sender of the development default. It does not start it.
+// newMailWorker builds the outbox's delivery worker: SMTP when SMTP_URL is set, else (config
+// has checked MAIL_LOG_LINKS=true) the log sender of development. It does not start it.
 func (a *App) newMailWorker() (*mail.Worker, error) {
 	cfg := a.cfg.Mail
 	templates, err := mail.NewTemplates(cfg.PublicBaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("mail templates: %w", err)
 	}
+	if problem := cfg.MailSenderProblem(); problem != "" {
+		return nil, fmt.Errorf("%w: %s", config.ErrInvalid, problem)
+	}
 	var sender mail.Sender
 	if cfg.SMTPURL == "" {
-		a.logger.Warn("SMTP_URL is not set: account mail is not sent, each message's link is logged instead (development only)")
+		a.logger.Warn("SMTP_URL is not set and MAIL_LOG_LINKS=true: account mail is not sent, each message's link is logged instead (development only)")
 		sender = mail.LogSender{Logger: a.logger}
-	} else if sender, err = mail.NewSMTPSender(cfg.SMTPURL, cfg.From, nil); err != nil {
+	} else if sender, err = mail.NewSMTPSender(cfg.SMTPURL, cfg.From, mail.SMTPOptions{PlainText: cfg.SMTPTLS == "none"}); err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	outbox := models.NewOutbox(a.db, a.cfg.DB.QueryTimeout)

@@ -143,11 +143,12 @@ func TestMailGivesUp(t *testing.T) {
 	}
 }
 
-// Without SMTP_URL each message's link is logged (development default) and counts as sent.
+// Without SMTP_URL and with MAIL_LOG_LINKS=true (development) each message's link is logged
+// and counts as sent.
 func TestMailDevDefaultLogsLink(t *testing.T) {
 	t.Parallel()
 	logs := &apptest.LogBuffer{}
-	e := envOf(t, apptest.MustNewApp(t, mailSettings("", nil), logs))
+	e := envOf(t, apptest.MustNewApp(t, mailSettings("", map[string]string{"MAIL_LOG_LINKS": "true"}), logs))
 	email := randomEmail()
 	e.register(email, goodPassword)
 	link := regexp.MustCompile(`https://app\.example\.com/verify-email#token=([A-Za-z0-9_-]{43})`)
@@ -234,5 +235,53 @@ func TestMailPermanentRefusal(t *testing.T) {
 	}
 	if n := counterValue(t, scrape(t, e.admin), "mail_failed_total", map[string]string{"kind": "verify"}); n != 1 {
 		t.Fatalf("mail_failed_total{kind=verify} = %v", n)
+	}
+}
+
+// TestMailRequiresSTARTTLS: smtp:// to a server whose EHLO offers no STARTTLS (as a stripping
+// attacker on the path would make it) is a failed attempt, retried, and nothing reaches the
+// server in plain text; readiness does not depend on mail.
+func TestMailRequiresSTARTTLS(t *testing.T) {
+	t.Parallel()
+	e := newMailEnv(t, map[string]string{"SMTP_TLS": "required"})
+	email := randomEmail()
+	e.register(email, goodPassword)
+	waitFor(t, 10*time.Second, "two failed attempts", func() bool {
+		status, attempts, lastError := e.outboxRow(email)
+		return status == "pending" && attempts >= 2 && strings.Contains(lastError, "STARTTLS")
+	})
+	if n := len(e.smtp.Messages()) + len(e.smtp.Rejected()); n != 0 {
+		t.Fatalf("%d messages reached a server that offers no STARTTLS", n)
+	}
+	if resp := e.admin.Get("/readyz", ""); resp.Status != http.StatusOK {
+		t.Fatalf("/readyz with mail failing: %d %s", resp.Status, resp.Body)
+	}
+}
+
+// TestProcessRefusesUnsafeMailSettings: the binary does not start (exit 2, one line naming the
+// setting) with no SMTP_URL unless MAIL_LOG_LINKS=true, nor with plain text to a host that is
+// not loopback.
+func TestProcessRefusesUnsafeMailSettings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"ErrNoSMTPURL", map[string]string{"MAIL_LOG_LINKS": "false"}, "SMTP_URL: required"},
+		{"ErrPlainTextRemote", map[string]string{"SMTP_URL": "smtp://mail.example.com:25", "SMTP_TLS": "none"}, "SMTP_TLS: none"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.env["DATABASE_URL"] = apptest.MustCreateDatabase(t)
+			tc.env["REDIS_URL"] = apptest.RedisURL(t)
+			s := apptest.StartServer(t, tc.env)
+			if code := s.Wait(30 * time.Second); code != app.ExitUsage {
+				t.Fatalf("exit %d, want %d:\n%s", code, app.ExitUsage, s.Log.String())
+			}
+			if !strings.Contains(s.Log.String(), tc.want) {
+				t.Fatalf("the error does not name %q:\n%s", tc.want, s.Log.String())
+			}
+		})
 	}
 }

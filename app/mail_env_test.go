@@ -30,6 +30,9 @@ func mailSettings(smtpURL string, overrides map[string]string) map[string]string
 		// Every in-process request comes from one address.
 		"MAIL_REQUEST_MAX_PER_ADDR": "1000000",
 	}
+	if smtpURL != "" {
+		values["SMTP_TLS"] = "none" // StartSMTP's server is plain text on loopback
+	}
 	for k, v := range overrides {
 		values[k] = v
 	}

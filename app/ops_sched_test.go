@@ -154,6 +154,39 @@ func TestProcessBcryptChild(t *testing.T) {
 	})
 }
 
+// A stopped bcrypt child (SIGSTOP; a wedged or starved one alike) holds no login past the
+// operation's deadline (2 s at cost 4): the child is killed, the login is computed in the
+// service, and a new child starts. Without a deadline every slot stayed pinned until a restart.
+func TestProcessBcryptChildHung(t *testing.T) {
+	t.Parallel()
+	s := apptest.StartServer(t, map[string]string{"DATABASE_URL": apptest.MustCreateDatabase(t), "REDIS_URL": apptest.RedisURL(t)})
+	s.WaitReady(30 * time.Second)
+	p := proc{t: t, Server: s}
+	email := randomEmail()
+	p.register(email)
+	first := bcryptChildOf(t, s.Pid())
+	if first == 0 {
+		t.Fatal("no bcrypt-worker child of the service")
+	}
+	if err := syscall.Kill(first, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(first, syscall.SIGKILL) })
+	start := time.Now()
+	p.login(email)
+	if took := time.Since(start); took > 6*time.Second {
+		t.Fatalf("login with a stopped child took %s, want about the 2 s deadline", took)
+	}
+	if hung := readGauge(t, s, `bcrypt_child_events_total{event="hung"}`); hung != 1 {
+		t.Fatalf("bcrypt_child_events_total hung = %d, want 1", hung)
+	}
+	waitFor(t, 15*time.Second, "a new bcrypt child", func() bool {
+		p.login(email)
+		c := bcryptChildOf(t, s.Pid())
+		return c != 0 && c != first
+	})
+}
+
 // bcryptChildOf returns the pid of parent's `bcrypt-worker` child, 0 if it has none.
 func bcryptChildOf(t *testing.T, parent int) int {
 	t.Helper()

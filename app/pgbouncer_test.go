@@ -28,8 +28,8 @@ func TestMigrateThroughPgBouncer(t *testing.T) {
 	t.Setenv("JWT_SECRET", apptest.Secret)
 
 	code, out := runCLI(t, "migrate", "up")
-	if code == 0 || !strings.Contains(out, "MIGRATE_DATABASE_URL") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
-		t.Fatalf("migrate up through PgBouncer: exit %d, output %q; want a failure in one line naming MIGRATE_DATABASE_URL", code, out)
+	if code != app.ExitUsage || !strings.Contains(out, "MIGRATE_DATABASE_URL") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Fatalf("migrate up through PgBouncer: exit %d, output %q; want exit %d (bad configuration) in one line naming MIGRATE_DATABASE_URL", code, out, app.ExitUsage)
 	}
 	if n := tableCount(t, dbURL); n != 0 {
 		t.Errorf("the failed migrate left %d tables behind", n)

@@ -87,3 +87,27 @@ func TestLoginRehash(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginRefusesHashCostlierThanMax: a stored hash costlier than BCRYPT_MAX_COST is never
+// run. The right password fails like a wrong one (401, fail closed), the hash stays (no rehash
+// of a password that was never checked), and the refusal is counted.
+func TestLoginRefusesHashCostlierThanMax(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, map[string]string{"BCRYPT_COST": "4", "BCRYPT_MAX_COST": "5"})
+	hash, err := bcrypt.GenerateFromPassword([]byte(goodPassword), 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &models.User{Email: randomEmail(), PasswordHash: string(hash), Status: models.StatusActive, Role: models.RoleUser}
+	if err := e.users.Create(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	resp := e.client.Post("/auth/login", map[string]string{"email": u.Email, "password": goodPassword}, "")
+	wantError(t, resp, http.StatusUnauthorized, "unauthorized")
+	if mustUser(t, e.users, u.Email).PasswordHash != u.PasswordHash {
+		t.Fatal("a hash that was never run was replaced")
+	}
+	if n := e.metric(t, "bcrypt_hashes_refused_total"); n != 1 {
+		t.Fatalf("bcrypt_hashes_refused_total = %v, want 1", n)
+	}
+}

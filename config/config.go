@@ -129,10 +129,13 @@ type Sessions struct {
 
 // Limits holds request-shaping and work-bounding limits.
 type Limits struct {
-	MaxPageSize       int
-	BatchLimit        int
-	BatchMaxItems     int
-	BcryptCost        int
+	MaxPageSize   int
+	BatchLimit    int
+	BatchMaxItems int
+	BcryptCost    int
+	// BcryptMaxCost is the costliest hash ever compared or imported; a costlier stored hash
+	// fails closed at login (a hash at cost 31 would hold a slot for days).
+	BcryptMaxCost     int
 	BcryptConcurrency int
 	// BcryptNice is the niceness of the threads bcrypt runs on (0: the caller's thread).
 	BcryptNice int
@@ -175,9 +178,14 @@ type MFA struct {
 // Mail configures the account lifecycle's mail: SMTP, links, token lifetimes, the delivery
 // worker and the limits of the requests that send mail.
 type Mail struct {
-	// SMTPURL is smtp://[user:pass@]host[:port] (STARTTLS when offered) or smtps://… (TLS from
-	// the start); empty logs each message's link instead of sending it (development default).
-	SMTPURL       string
+	// SMTPURL is smtp://[user:pass@]host[:port] (STARTTLS required) or smtps://… (TLS from the
+	// start); empty is allowed only with LogLinks.
+	SMTPURL string
+	// SMTPTLS is "required" (as the scheme says) or "none" (plain text, loopback hosts only).
+	SMTPTLS string
+	// LogLinks, with no SMTPURL, logs each message's link instead of sending it (development:
+	// the log then holds live tokens).
+	LogLinks      bool
 	From          string
 	PublicBaseURL string
 	VerifyTTL     time.Duration

@@ -21,7 +21,7 @@ func TestFromValuesDefaults(t *testing.T) {
 	if cfg.HTTP.Addr() != "0.0.0.0:8080" || cfg.Admin.Addr() != "0.0.0.0:9090" {
 		t.Fatalf("addrs %s %s", cfg.HTTP.Addr(), cfg.Admin.Addr())
 	}
-	if cfg.Limits.BcryptCost != 12 || cfg.JWT.Expiry() != 24*time.Hour || cfg.HTTP.BodyLimitBytes != 1<<20 {
+	if cfg.Limits.BcryptCost != 12 || cfg.Limits.BcryptMaxCost != 14 || cfg.JWT.Expiry() != 24*time.Hour || cfg.HTTP.BodyLimitBytes != 1<<20 {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	if cfg.Limits.MaxPageSize != 100 || cfg.Limits.BatchLimit != 8 || cfg.Limits.BatchMaxItems != 100 {
@@ -67,6 +67,12 @@ func TestFromValuesInvalid(t *testing.T) {
 		{"ErrLeeway", map[string]string{"JWT_SECRET": secret, "JWT_LEEWAY": "1m"}, []string{"JWT_LEEWAY"}},
 		{"ErrCORSWildcard", map[string]string{"JWT_SECRET": secret, "CORS_ALLOWED_ORIGINS": "*"}, []string{"CORS_ALLOWED_ORIGINS"}},
 		{"ErrProxy", map[string]string{"JWT_SECRET": secret, "TRUSTED_PROXIES": "10.0.0.0/8,proxy"}, []string{"TRUSTED_PROXIES"}},
+		{"ErrMaxCostBelowCost", map[string]string{"JWT_SECRET": secret, "BCRYPT_COST": "13", "BCRYPT_MAX_COST": "12"}, []string{"BCRYPT_MAX_COST: 12 is below BCRYPT_COST (13)"}},
+		{"ErrCostAboveDefaultMaxCost", map[string]string{"JWT_SECRET": secret, "BCRYPT_COST": "15"}, []string{"BCRYPT_MAX_COST"}},
+		{"ErrSMTPTLSNoneRemote", map[string]string{"JWT_SECRET": secret, "SMTP_URL": "smtp://mail.example.com:25", "SMTP_TLS": "none"}, []string{"SMTP_TLS: none (plain text) is allowed only to a loopback host"}},
+		{"ErrSMTPTLSNonePrivateIP", map[string]string{"JWT_SECRET": secret, "SMTP_URL": "smtp://10.0.0.5:25", "SMTP_TLS": "none"}, []string{"loopback host"}},
+		{"ErrSMTPTLSNoneWithSMTPS", map[string]string{"JWT_SECRET": secret, "SMTP_URL": "smtps://127.0.0.1:465", "SMTP_TLS": "none"}, []string{"contradicts"}},
+		{"ErrSMTPTLSUnknown", map[string]string{"JWT_SECRET": secret, "SMTP_URL": "smtp://127.0.0.1:25", "SMTP_TLS": "opportunistic"}, []string{"SMTP_TLS"}},
 		{"ErrSamePorts", map[string]string{"JWT_SECRET": secret, "ADMIN_PORT": "8080"}, []string{"ADMIN_PORT: must differ from PORT"}},
 		{"ErrEveryProblemAtOnce", map[string]string{"JWT_SECRET": "short", "PORT": "x", "BCRYPT_COST": "99", "LOG_FORMAT": "xml"},
 			[]string{"JWT_SECRET", "PORT", "BCRYPT_COST", "LOG_FORMAT"}},
@@ -83,6 +89,32 @@ func TestFromValuesInvalid(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSMTPSettings: the mail settings the service starts with. Loopback is decided on the URL
+// as written, never by resolving a name.
+func TestSMTPSettings(t *testing.T) {
+	for _, v := range []map[string]string{
+		{"MAIL_LOG_LINKS": "true"},
+		{}, // serve refuses to start without SMTP_URL or MAIL_LOG_LINKS; the CLI's other commands send no mail
+		{"SMTP_URL": "smtp://user:pw@mail.example.com:587"},
+		{"SMTP_URL": "smtps://mail.example.com"},
+		{"SMTP_URL": "smtp://mail.example.com:587", "SMTP_TLS": "required"},
+		{"SMTP_URL": "smtp://127.0.0.1:1025", "SMTP_TLS": "none"},
+		{"SMTP_URL": "smtp://localhost:1025", "SMTP_TLS": "none"},
+		{"SMTP_URL": "smtp://[::1]:1025", "SMTP_TLS": "none"},
+		{"SMTP_URL": "smtp://127.0.0.2:25", "SMTP_TLS": "none"},
+	} {
+		v["JWT_SECRET"] = secret
+		if _, err := FromValues(v); err != nil {
+			t.Errorf("%v: %v", v, err)
+		}
+	}
+	for _, host := range []string{"localhost.example.com", "127.0.0.1.nip.io", "0.0.0.0", "::", "192.168.1.1"} {
+		if IsLoopbackHost(host) {
+			t.Errorf("%s counted as loopback", host)
+		}
 	}
 }
 
@@ -158,6 +190,29 @@ func TestRedisTopology(t *testing.T) {
 		_, err := FromValues(tc.values)
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want ErrInvalid mentioning %q", tc.values, err, tc.want)
+		}
+	}
+}
+
+// TestMailSenderProblem: serve needs somewhere to send account mail, or to be told (in
+// development) to log the links.
+func TestMailSenderProblem(t *testing.T) {
+	for _, tc := range []struct {
+		values map[string]string
+		ok     bool
+	}{
+		{map[string]string{}, false},
+		{map[string]string{"MAIL_LOG_LINKS": "false"}, false},
+		{map[string]string{"MAIL_LOG_LINKS": "true"}, true},
+		{map[string]string{"SMTP_URL": "smtps://mail.example.com"}, true},
+	} {
+		tc.values["JWT_SECRET"] = secret
+		cfg, err := FromValues(tc.values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := cfg.Mail.MailSenderProblem(); (p == "") != tc.ok || (!tc.ok && !strings.Contains(p, "MAIL_LOG_LINKS=true")) {
+			t.Errorf("%v: problem %q, want ok=%v", tc.values, p, tc.ok)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -111,7 +112,49 @@ func (c Config) crossChecks() []string {
 	if c.JWT.AccessTTL > 0 && c.JWT.ExpiryHours > 0 {
 		problems = append(problems, "ACCESS_TOKEN_TTL, JWT_EXPIRY_HOURS: set only one (JWT_EXPIRY_HOURS is the older spelling)")
 	}
+	if c.Limits.BcryptMaxCost < c.Limits.BcryptCost {
+		problems = append(problems, fmt.Sprintf("BCRYPT_MAX_COST: %d is below BCRYPT_COST (%d): new hashes could not be verified", c.Limits.BcryptMaxCost, c.Limits.BcryptCost))
+	}
+	problems = append(problems, c.Mail.smtpChecks()...)
 	return append(problems, c.Redis.topologyChecks()...)
+}
+
+// smtpChecks: mail goes out over TLS unless it never leaves the machine. (That serve needs
+// SMTP_URL or MAIL_LOG_LINKS is MailSenderProblem: the other commands send no mail.)
+func (m Mail) smtpChecks() []string {
+	if m.SMTPURL == "" || m.SMTPTLS != "none" {
+		return nil
+	}
+	u, err := url.Parse(m.SMTPURL)
+	if err != nil {
+		return nil // SMTP_URL's own check has said so
+	}
+	if u.Scheme == "smtps" {
+		return []string{"SMTP_TLS: none contradicts SMTP_URL's smtps:// (TLS from the start)"}
+	}
+	if !IsLoopbackHost(u.Hostname()) {
+		return []string{"SMTP_TLS: none (plain text) is allowed only to a loopback host (localhost, 127.0.0.0/8, ::1), not SMTP_URL's host; set SMTP_TLS=required"}
+	}
+	return nil
+}
+
+// MailSenderProblem says why serve cannot deliver account mail as configured: no SMTP_URL, and
+// MAIL_LOG_LINKS not set to log the links (live tokens) instead. "" when it can.
+func (m Mail) MailSenderProblem() string {
+	if m.SMTPURL == "" && !m.LogLinks {
+		return "SMTP_URL: required (account mail carries live tokens); in development set MAIL_LOG_LINKS=true to log each message's link instead"
+	}
+	return ""
+}
+
+// IsLoopbackHost reports whether host is "localhost" or a loopback IP address. No name is
+// resolved: a name that resolves to a loopback address today may not tomorrow.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // topologyChecks asks for exactly one Redis topology. REDIS_URL has a default, so it counts as

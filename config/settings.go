@@ -178,6 +178,10 @@ var Settings = []Setting{
 		c.Limits.BcryptCost, err = parseInt(raw, 4, 31)
 		return err
 	}},
+	{"BCRYPT_MAX_COST", "14", "costliest bcrypt hash that is ever run (BCRYPT_COST..31): import refuses a costlier hash, login fails closed on one", func(c *Config, raw string) (err error) {
+		c.Limits.BcryptMaxCost, err = parseInt(raw, 4, 31)
+		return err
+	}},
 	{"BCRYPT_CONCURRENCY", "0", "bcrypt hashes at once (0 = GOMAXPROCS, the CPUs Go may use)", func(c *Config, raw string) (err error) {
 		c.Limits.BcryptConcurrency, err = parseInt(raw, 0, 4096)
 		return err
@@ -238,11 +242,23 @@ var Settings = []Setting{
 		c.Login.AddrWindow, err = parseDuration(raw, time.Second, 24*time.Hour)
 		return err
 	}},
-	{"SMTP_URL", "", "smtp://user:pass@host:587 (STARTTLS when offered) or smtps://; empty: log each mail's link instead (development)", func(c *Config, raw string) (err error) {
+	{"SMTP_URL", "", "smtp://user:pass@host:587 (STARTTLS required) or smtps:// (TLS from the start); required unless MAIL_LOG_LINKS=true", func(c *Config, raw string) (err error) {
 		if raw == "" {
 			return nil
 		}
 		c.Mail.SMTPURL, err = parseURL(raw, "smtp", "smtps")
+		return err
+	}},
+	{"SMTP_TLS", "required", "required: smtp:// must STARTTLS (a server that does not offer it is a failed attempt, retried), smtps:// is TLS from the start; none: plain text, to a loopback host only", func(c *Config, raw string) error {
+		switch raw {
+		case "required", "none":
+			c.Mail.SMTPTLS = raw
+			return nil
+		}
+		return fmt.Errorf("%q is not required or none", raw)
+	}},
+	{"MAIL_LOG_LINKS", "false", "development only: with no SMTP_URL, log each message's link (a live token) instead of refusing to start; `just run` and `just dev` set it", func(c *Config, raw string) (err error) {
+		c.Mail.LogLinks, err = parseBool(raw)
 		return err
 	}},
 	{"MAIL_FROM", "no-reply@localhost", "From address of account mail", func(c *Config, raw string) error {

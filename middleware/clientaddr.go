@@ -52,7 +52,7 @@ func ClientAddr(trusted []string) func(c *fiber.Ctx) string {
 
 // fromForwardedFor walks X-Forwarded-For (every such header, in order) from the right and
 // returns the first address that is not a trusted proxy; an entry that is not an IP address
-// ends the walk, since nothing left of it can be vouched for.
+// (with or without a port) ends the walk, since nothing left of it can be vouched for.
 func fromForwardedFor(c *fiber.Ctx, peer netip.Addr, isTrusted func(netip.Addr) bool) netip.Addr {
 	var entries []string
 	for _, h := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
@@ -60,8 +60,8 @@ func fromForwardedFor(c *fiber.Ctx, peer netip.Addr, isTrusted func(netip.Addr) 
 	}
 	client := peer
 	for i := len(entries) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(entries[i]))
-		if err != nil {
+		a, ok := parseForwardedAddr(strings.TrimSpace(entries[i]))
+		if !ok {
 			return client
 		}
 		client = a.Unmap()
@@ -70,6 +70,25 @@ func fromForwardedFor(c *fiber.Ctx, peer netip.Addr, isTrusted func(netip.Addr) 
 		}
 	}
 	return client
+}
+
+// parseForwardedAddr reads one X-Forwarded-For entry: an address, or an address with a port as
+// some proxies write it ("1.2.3.4:5555", "[2001:db8::1]:443"), or a bracketed IPv6 address
+// without one. The port is dropped: the client is the address. Without this, an entry with a
+// port was garbage, the walk stopped at the proxy, and every client behind it shared one address.
+func parseForwardedAddr(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr(), true
+	}
+	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil && a.Is6() {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 func addrKey(a netip.Addr) string {

@@ -26,6 +26,12 @@ func TestClientAddr(t *testing.T) {
 		{"OKGarbageStopsTheWalk", []string{"10.0.0.0/8"}, "10.0.0.1", []string{"198.51.100.1, not-an-ip, 10.0.0.3"}, "10.0.0.3"},
 		{"OKNoHeaderFromProxy", []string{"10.0.0.1"}, "10.0.0.1", nil, "10.0.0.1"},
 		{"OKIPv6Per64", nil, "2001:db8:1:2:aaaa::1", nil, "2001:db8:1:2::/64"},
+		{"OKIPv4WithPort", []string{"10.0.0.1"}, "10.0.0.1", []string{"198.51.100.1:5555"}, "198.51.100.1"},
+		{"OKIPv6WithPort", []string{"10.0.0.1"}, "10.0.0.1", []string{"[2001:db8::1]:443"}, "2001:db8::/64"},
+		{"OKIPv6Bracketed", []string{"10.0.0.1"}, "10.0.0.1", []string{"[2001:db8::1]"}, "2001:db8::/64"},
+		{"OKTrustedHopWithPortSkipped", []string{"10.0.0.0/8"}, "10.0.0.1", []string{"198.51.100.1:5555, 10.0.0.2:80"}, "198.51.100.1"},
+		{"OKIPv6ZoneWithPortIsGarbage", []string{"10.0.0.1"}, "10.0.0.1", []string{"[fe80::1%eth0]:443x"}, "10.0.0.1"},
+		{"OKBadPortIsGarbage", []string{"10.0.0.1"}, "10.0.0.1", []string{"198.51.100.1:99999"}, "10.0.0.1"},
 		{"OKIPv4MappedIPv6", []string{"10.0.0.1"}, "::ffff:10.0.0.1", []string{"::ffff:198.51.100.1"}, "198.51.100.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

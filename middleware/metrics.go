@@ -23,6 +23,8 @@ type Metrics struct {
 	bcryptWait *prometheus.HistogramVec
 	// bcryptChild counts the bcrypt child process's starts and losses.
 	bcryptChild *prometheus.CounterVec
+	// bcryptRefused counts stored hashes a login refused to run (costlier than BCRYPT_MAX_COST).
+	bcryptRefused prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -54,8 +56,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "bcrypt_child_events_total",
 			Help: "Events of the bcrypt child process (started, start_failed, lost); while none runs, hashes run in the service's process.",
 		}, []string{"event"}),
+		bcryptRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bcrypt_hashes_refused_total",
+			Help: "Stored password hashes a login refused to run: costlier than BCRYPT_MAX_COST, or unreadable; the login failed closed.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight, m.authEvents, m.bcryptWait, m.bcryptChild)
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.authEvents, m.bcryptWait, m.bcryptChild, m.bcryptRefused)
 	return m
 }
 
@@ -76,6 +82,9 @@ func (m *Metrics) BcryptWait(wait time.Duration, admitted bool) {
 func (m *Metrics) BcryptChildEvent(event string) {
 	m.bcryptChild.WithLabelValues(event).Inc()
 }
+
+// BcryptHashRefused counts one stored hash a login refused to run.
+func (m *Metrics) BcryptHashRefused() { m.bcryptRefused.Inc() }
 
 // Instrument counts and times every request by route template. It must run outside
 // HandleErrors so the status it reads is the final one.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"time"
 
@@ -29,8 +30,14 @@ import (
 // The parent keeps the admission control (Hasher's slots); the child only computes. If the
 // child cannot be started or dies, an operation runs in this process on a low-priority thread
 // instead, so a login never fails for it: isolation is lost until the next start, nothing else.
+// A child that does not answer within the operation's deadline (stopped, or starved) is killed
+// and replaced the same way, so it cannot hold the slots until a restart; and it dies with
+// this process (Pdeathsig), so no hash outlives the service.
 type BcryptProcess struct {
-	opts BcryptProcessOptions
+	opts     BcryptProcessOptions
+	deadline func(cost int) time.Duration
+	// spawn runs each child start on one OS thread that lives as long as p (see spawner).
+	spawn chan<- func()
 
 	mu        sync.Mutex
 	child     *bcryptChild
@@ -52,9 +59,12 @@ type BcryptProcessOptions struct {
 	Env []string
 	// Nice is the niceness of the child's session and of its hashing threads (1..19).
 	Nice int
-	// OnEvent is told when a child starts, fails to start or is lost (BcryptChildStarted, …);
-	// it may be nil.
+	// OnEvent is told when a child starts, fails to start, is lost or is killed for missing a
+	// deadline (BcryptChildStarted, …); it may be nil.
 	OnEvent func(event string, pid int, err error)
+	// Deadline is how long an operation at cost may wait for the child's answer before the
+	// child is killed and the operation computed in this process; nil means BcryptDeadline.
+	Deadline func(cost int) time.Duration
 }
 
 // The events BcryptProcessOptions.OnEvent is told of.
@@ -62,14 +72,58 @@ const (
 	BcryptChildStarted     = "started"
 	BcryptChildStartFailed = "start_failed"
 	BcryptChildLost        = "lost"
+	BcryptChildHung        = "hung"
 )
 
-// NewBcryptProcess returns a BcryptProcess; the child starts on first use.
+// NewBcryptProcess returns a BcryptProcess; the child starts on first use. Close it.
 func NewBcryptProcess(o BcryptProcessOptions) *BcryptProcess {
-	return &BcryptProcess{opts: o}
+	deadline := o.Deadline
+	if deadline == nil {
+		deadline = BcryptDeadline
+	}
+	return &BcryptProcess{opts: o, deadline: deadline, spawn: spawner()}
 }
 
-// errChildLost means the child ended before answering; the caller computes in process instead.
+// BcryptDeadline is the default deadline of one operation at cost: 20 times what a hash at that
+// cost takes on this machine when it has a core to itself (measured once), and at least 2 s.
+// The margin is for a child that yields to busier processes at its niceness (10 gets about a
+// tenth of a contended core); past it, the child is presumed stopped or wedged. Cost 12 on
+// the 2-core CI machine: a hash takes about 0.25 s, the deadline is about 5 s.
+func BcryptDeadline(cost int) time.Duration {
+	per := bcryptRound() * time.Duration(1<<min(max(cost, bcrypt.MinCost), bcrypt.MaxCost))
+	return max(2*time.Second, 20*per)
+}
+
+// bcryptRound is the time of one of bcrypt's 2^cost key-schedule rounds here: the fastest of
+// three hashes at cost 8 (about 17 ms), divided by 2^8. Measured once, at normal priority.
+var bcryptRound = sync.OnceValue(func() time.Duration {
+	best := time.Duration(1<<63 - 1)
+	for range 3 {
+		start := time.Now()
+		_, _ = bcrypt.GenerateFromPassword([]byte("calibrate"), 8)
+		best = min(best, time.Since(start))
+	}
+	return best / (1 << 8)
+})
+
+// spawner returns a channel whose functions run on one goroutine locked to its OS thread until
+// the channel is closed. Children are started there because Linux sends a child its
+// Pdeathsig when the thread that forked it ends, not the process: the runtime ends threads
+// (every one of onLowPriorityThread, for one), and a child forked from one of those would be
+// killed while the service runs (golang/go#27505).
+func spawner() chan<- func() {
+	ch := make(chan func())
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		for fn := range ch {
+			fn()
+		}
+	}()
+	return ch
+}
+
+// errChildLost means the child ended, or was killed for missing its deadline, before answering;
+// the caller computes in process instead.
 var errChildLost = errors.New("bcrypt child process lost")
 
 // Generate returns the bcrypt hash of password at cost.
@@ -106,9 +160,13 @@ func (p *BcryptProcess) Pid() int {
 // Close ends the child (it exits when its stdin closes) and waits for it briefly.
 func (p *BcryptProcess) Close() {
 	p.mu.Lock()
-	c := p.child
+	c, wasClosed := p.child, p.closed
 	p.child, p.closed = nil, true
 	p.mu.Unlock()
+	if !wasClosed {
+		// No start can follow (running checks closed under mu) nor be under way (it holds mu).
+		close(p.spawn)
+	}
 	if c == nil {
 		return
 	}
@@ -140,9 +198,21 @@ func (p *BcryptProcess) call(op byte, cost int, password, hash []byte) (bcryptRe
 		c.unregister(id)
 		return bcryptReply{}, errChildLost
 	}
+	if op == bcryptOpCompare {
+		cost, _ = bcrypt.Cost(hash) // an unreadable hash fails at once in the child: any deadline will do
+	}
+	deadline := time.NewTimer(p.deadline(cost))
+	defer deadline.Stop()
 	select {
 	case r := <-reply:
 		return r, nil
+	case <-deadline.C:
+		// Stopped (SIGSTOP, a debugger), wedged, or starved far past any normal wait: kill it.
+		// Every operation waiting on it then sees it gone and computes in this process, and the
+		// next one starts a new child.
+		c.unregister(id)
+		p.kill(c)
+		return bcryptReply{}, errChildLost
 	case <-c.gone:
 		// The reader delivers every answer it read before marking the child gone.
 		select {
@@ -152,6 +222,17 @@ func (p *BcryptProcess) call(op byte, cost int, password, hash []byte) (bcryptRe
 			return bcryptReply{}, errChildLost
 		}
 	}
+}
+
+// kill ends c, which missed a deadline, unless it is already gone or replaced.
+func (p *BcryptProcess) kill(c *bcryptChild) {
+	p.mu.Lock()
+	if p.child == c {
+		p.child = nil
+		p.event(BcryptChildHung, c.cmd.Process.Pid, nil)
+	}
+	p.mu.Unlock()
+	_ = c.cmd.Process.Kill() // SIGKILL ends a stopped process too; the reader reaps it
 }
 
 // running returns the live child, starting one if there is none (at most once a second after a
@@ -174,7 +255,14 @@ func (p *BcryptProcess) running() (*bcryptChild, uint64, error) {
 		return nil, 0, errChildLost
 	}
 	p.lastStart = time.Now()
-	c, err := startBcryptChild(p.opts)
+	var c *bcryptChild
+	var err error
+	started := make(chan struct{})
+	p.spawn <- func() {
+		defer close(started)
+		c, err = startBcryptChild(p.opts)
+	}
+	<-started
 	if err != nil {
 		p.event(BcryptChildStartFailed, 0, err)
 		return nil, 0, err

@@ -62,12 +62,14 @@ type ImportResult struct {
 // than one row (duplicates, ids and emails already here) is set-based SQL over that table, so
 // the process's memory does not grow with the input.
 type Importer struct {
-	db *bun.DB
+	db      *bun.DB
+	maxCost int
 }
 
-// NewImporter returns an Importer writing to db. Its queries run for as long as the import
-// needs: give db a pool whose timeouts allow that.
-func NewImporter(db *bun.DB) *Importer { return &Importer{db: db} }
+// NewImporter returns an Importer writing to db that accepts hashes of cost 4 to maxCost
+// (BCRYPT_MAX_COST). Its queries run for as long as the import needs: give db a pool whose
+// timeouts allow that.
+func NewImporter(db *bun.DB, maxCost int) *Importer { return &Importer{db: db, maxCost: maxCost} }
 
 // Run imports every row of src in one transaction. With dryRun it reports the same outcome and
 // rolls back, writing nothing. An error means nothing was imported.
@@ -93,7 +95,7 @@ func (im *Importer) Run(ctx context.Context, src ImportSource, dryRun bool, obs 
 	}
 
 	obs.phase("reading rows")
-	failed, staged, err := stage(ctx, conn, src, obs)
+	failed, staged, err := stage(ctx, conn, src, obs, im.maxCost)
 	if err != nil {
 		return res, err
 	}
@@ -139,7 +141,7 @@ const createStagingSQL = `CREATE TEMP TABLE import_rows (
 // stage reads src, reports the rows that fail the checks that need only the row itself, and
 // streams the others into import_rows with COPY. The COPY runs on conn, inside the transaction
 // already open there.
-func stage(ctx context.Context, conn bun.Conn, src ImportSource, obs ImportObserver) (failed, staged int64, err error) {
+func stage(ctx context.Context, conn bun.Conn, src ImportSource, obs ImportObserver, maxCost int) (failed, staged int64, err error) {
 	pr, pw := io.Pipe()
 	copied := make(chan error, 1)
 	go func() {
@@ -172,7 +174,7 @@ func stage(ctx context.Context, conn bun.Conn, src ImportSource, obs ImportObser
 		if read%ImportProgressEvery == 0 && obs.Read != nil {
 			obs.Read(read)
 		}
-		u, reason := CheckImportRow(row)
+		u, reason := CheckImportRow(row, maxCost)
 		if reason != "" {
 			failed++
 			obs.failed(ImportFailure{Pos: row.Pos, ID: row.ID, Reason: reason})

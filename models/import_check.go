@@ -16,9 +16,10 @@ const pgTimestampLayout = "2006-01-02 15:04:05-07"
 
 // CheckImportRow applies the checks that need only the row itself and returns the user to
 // import, or why the row cannot be imported. The email is normalised and validated as on
-// register; the hash must be a bcrypt hash this service can verify ($2a$, $2b$ or $2y$, any
-// cost); the status is mapped (pending becomes pending_verification).
-func CheckImportRow(r ImportRow) (User, string) {
+// register; the hash must be a bcrypt hash this service can verify ($2a$, $2b$ or $2y$, cost
+// 4 to maxCost, BCRYPT_MAX_COST: login never runs a costlier one); the status is mapped
+// (pending becomes pending_verification).
+func CheckImportRow(r ImportRow, maxCost int) (User, string) {
 	if r.Unreadable != "" {
 		return User{}, r.Unreadable
 	}
@@ -34,7 +35,7 @@ func CheckImportRow(r ImportRow) (User, string) {
 		}
 		return User{}, "email refused"
 	}
-	if reason := checkBcryptHash(r.PasswordHash); reason != "" {
+	if reason := checkBcryptHash(r.PasswordHash, maxCost); reason != "" {
 		return User{}, "password hash unusable: " + reason
 	}
 	created, reason := parseImportTime(r.CreatedAt)
@@ -65,8 +66,9 @@ func importStatus(s string) (Status, bool) {
 // checkBcryptHash accepts the modular-crypt bcrypt forms that differ only in their version
 // byte for passwords under 72 bytes: $2a$ (Go, most libraries), $2b$ (OpenBSD, the Rust bcrypt
 // crate) and $2y$ (PHP, crypt_blowfish). Go's bcrypt verifies all three as they are. $2x$ (the
-// buggy crypt_blowfish variant) and anything else is refused: no login could ever succeed.
-func checkBcryptHash(h string) string {
+// buggy crypt_blowfish variant) and anything else is refused: no login could ever succeed. So
+// is a cost above maxCost: login fails closed on such a hash rather than run it.
+func checkBcryptHash(h string, maxCost int) string {
 	if len(h) < 4 || h[0] != '$' || h[1] != '2' || h[3] != '$' || (h[2] != 'a' && h[2] != 'b' && h[2] != 'y') {
 		return "not a bcrypt hash ($2a$, $2b$ or $2y$)"
 	}
@@ -80,8 +82,12 @@ func checkBcryptHash(h string) string {
 			return "bad character in salt or hash"
 		}
 	}
-	if _, err := bcrypt.Cost([]byte(h)); err != nil {
+	cost, err := bcrypt.Cost([]byte(h))
+	if err != nil {
 		return fmt.Sprintf("bad cost %q (bcrypt allows %d to %d)", h[4:6], bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	if cost > maxCost {
+		return fmt.Sprintf("cost %d is above BCRYPT_MAX_COST (%d)", cost, maxCost)
 	}
 	return ""
 }

@@ -18,11 +18,14 @@ import (
 // other requests leave idle rather than taking turns with them.
 type Hasher struct {
 	cost         int
+	maxCost      int
 	slots        *slots
 	queueTimeout time.Duration
 	nice         int
 	// observeWait receives every slot wait, for metrics; it may be nil.
 	observeWait func(wait time.Duration, admitted bool)
+	// onRefused is told of every stored hash Verify refused to run; it may be nil.
+	onRefused func(cost int, err error)
 	// compare is bcrypt.CompareHashAndPassword, or the child process's; a field so a test can
 	// see that the dummy comparison really runs (its cost cannot be asserted without timing).
 	compare func(hash, password []byte) error
@@ -40,7 +43,10 @@ type Hasher struct {
 
 // HasherOptions configures a Hasher.
 type HasherOptions struct {
-	Cost         int
+	Cost int
+	// MaxCost is the costliest stored hash Verify runs (BCRYPT_MAX_COST); a costlier one fails
+	// closed. 0 means DefaultBcryptMaxCost; below Cost it is Cost.
+	MaxCost      int
 	Concurrency  int
 	QueueTimeout time.Duration
 	// Nice is the niceness (1..19) of the threads bcrypt runs on; 0 runs it on the caller's
@@ -48,13 +54,25 @@ type HasherOptions struct {
 	Nice int
 	// ObserveWait receives every slot wait, for metrics; it may be nil.
 	ObserveWait func(wait time.Duration, admitted bool)
+	// OnRefused is told of every stored hash that Verify refused to run: its cost when it is
+	// costlier than MaxCost, or the error reading it (cost 0). For a log line and a metric; it
+	// may be nil.
+	OnRefused func(cost int, err error)
 }
+
+// DefaultBcryptMaxCost is BCRYPT_MAX_COST's default: one compare at cost 14 takes about a
+// second on one core of today's servers, four times one at the default BCRYPT_COST of 12.
+const DefaultBcryptMaxCost = 14
 
 // NewHasher returns a Hasher with the given options.
 func NewHasher(o HasherOptions) *Hasher {
+	maxCost := o.MaxCost
+	if maxCost == 0 {
+		maxCost = DefaultBcryptMaxCost
+	}
 	return &Hasher{
-		cost: o.Cost, slots: newSlots(o.Concurrency), queueTimeout: o.QueueTimeout,
-		nice: o.Nice, observeWait: o.ObserveWait,
+		cost: o.Cost, maxCost: max(maxCost, o.Cost), slots: newSlots(o.Concurrency), queueTimeout: o.QueueTimeout,
+		nice: o.Nice, observeWait: o.ObserveWait, onRefused: o.OnRefused,
 		compare: bcrypt.CompareHashAndPassword, generate: bcrypt.GenerateFromPassword,
 	}
 }
@@ -92,6 +110,9 @@ func (h *Hasher) InProcess() bool { return h.process == nil }
 // Cost is the bcrypt cost of new hashes.
 func (h *Hasher) Cost() int { return h.cost }
 
+// MaxCost is the costliest stored hash Verify runs.
+func (h *Hasher) MaxCost() int { return h.maxCost }
+
 // Hash returns the bcrypt hash of password; the caller has validated its length. It waits
 // behind every login for a slot.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
@@ -108,22 +129,62 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	return string(hash), nil
 }
 
-// Verify reports whether password matches hash. A nil hash (no such user) is compared against a
-// dummy hash of the same cost, and a password over 72 bytes is compared and then refused, so
-// that neither case answers faster than a wrong password for a real account.
+// Verify reports whether password matches hash, and every call costs the same as one compare
+// at the Hasher's cost, so that the time of an answer tells nothing about the account:
+//   - a nil hash (no such user) is compared against a dummy hash of the Hasher's cost;
+//   - a stored hash costlier than MaxCost (or unreadable) is never run: it fails closed, is
+//     reported to OnRefused, and the dummy hash is compared instead;
+//   - a stored hash cheaper than the Hasher's cost (imported, or from before BCRYPT_COST was
+//     raised) is compared, then the difference is spent on real bcrypt work (see pad);
+//   - a password over 72 bytes is compared and then refused.
+//
+// A costlier hash up to MaxCost takes longer; login replaces it (NeedsRehash).
 func (h *Hasher) Verify(ctx context.Context, hash *string, password string) (bool, error) {
 	release, err := h.acquire(ctx, priorityLogin)
 	if err != nil {
 		return false, err
 	}
 	defer release()
-	target := h.dummy()
+	target, cost, usable := h.dummy(), h.cost, false
 	if hash != nil {
-		target = []byte(*hash)
+		c, err := bcrypt.Cost([]byte(*hash))
+		switch {
+		case err != nil:
+			h.refused(0, err)
+		case c > h.maxCost:
+			h.refused(c, nil)
+		default:
+			target, cost, usable = []byte(*hash), c, true
+		}
 	}
 	var match bool
-	h.run(func() { match = h.compare(target, []byte(password)) == nil })
-	return match && hash != nil && len(password) <= MaxPasswordBytes, nil
+	h.run(func() {
+		match = h.compare(target, []byte(password)) == nil
+		h.pad(cost)
+	})
+	return match && usable && len(password) <= MaxPasswordBytes, nil
+}
+
+// padPassword is what pad hashes: any fixed password will do, the result is thrown away.
+var padPassword = []byte("padding-for-timing-0")
+
+// pad spends, after a compare at cost below the Hasher's, the bcrypt work that compare did not
+// do. A compare at cost c runs 2^c rounds of the key schedule; hashing once at each cost from c
+// to h.cost-1 runs 2^c + 2^(c+1) + … + 2^(h.cost-1) = 2^h.cost - 2^c more, so the whole call
+// runs 2^h.cost, as a compare against the dummy hash does, plus one fixed setup per extra hash
+// (about a twentieth of a cost-4 hash: a cost-4 hash padded to cost 12 does 0.2% more work).
+// Real work, not a sleep: it takes as long as bcrypt does on this machine under this load, and
+// it holds the slot a compare at cost would have.
+func (h *Hasher) pad(cost int) {
+	for c := max(cost, bcrypt.MinCost); c < h.cost; c++ {
+		_, _ = h.generate(padPassword, c)
+	}
+}
+
+func (h *Hasher) refused(cost int, err error) {
+	if h.onRefused != nil {
+		h.onRefused(cost, err)
+	}
 }
 
 // WarmUp computes the dummy hash ahead of the first unknown-email login.

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -69,3 +70,86 @@ func TestHasherRefusesOverlongPassword(t *testing.T) {
 		t.Fatal("a 73-byte password matched the hash of its first 72 bytes")
 	}
 }
+
+// Every Verify does the bcrypt work of one compare at the Hasher's cost, whatever the stored
+// hash: a cheaper one is compared and padded with real work up to that cost, and one costlier
+// than MaxCost (or unreadable) is never run: it fails closed, is reported, and the dummy hash
+// is compared instead. The work is counted in key-schedule rounds (2^cost per bcrypt run),
+// which is what bcrypt's time is made of, so the test needs no clock.
+func TestHasherVerifyCostsOneCompareAtCost(t *testing.T) {
+	const cost, maxCost = bcrypt.MinCost + 3, bcrypt.MinCost + 4
+	password := "right-password-1"
+	hashAt := func(c int) string {
+		h, err := bcrypt.GenerateFromPassword([]byte(password), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(h)
+	}
+	// A hash of a cost nobody could wait for: a real cost-4 hash with its cost field raised.
+	costly := func(c int) string { return fmt.Sprintf("$2a$%02d$", c) + hashAt(bcrypt.MinCost)[7:] }
+	for _, tc := range []struct {
+		name      string
+		hash      *string
+		password  string
+		wantMatch bool
+		refused   []int // costs reported to OnRefused (0: unreadable)
+	}{
+		{"OKUnknownEmail", nil, password, false, nil},
+		{"OKSameCost", ptr(hashAt(cost)), password, true, nil},
+		{"OKCheaperRight", ptr(hashAt(bcrypt.MinCost)), password, true, nil},
+		{"OKCheaperWrong", ptr(hashAt(bcrypt.MinCost)), "wrong-password-1", false, nil},
+		{"OKCostlierUpToMax", ptr(hashAt(maxCost)), password, true, nil},
+		{"ErrCostlierThanMax", ptr(costly(maxCost + 1)), password, false, []int{maxCost + 1}},
+		{"ErrCost31", ptr(costly(31)), password, false, []int{31}},
+		{"ErrUnreadable", ptr("$2a$xx$" + hashAt(bcrypt.MinCost)[7:]), password, false, []int{0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var refused []int
+			h := NewHasher(HasherOptions{Cost: cost, MaxCost: maxCost, Concurrency: 1, QueueTimeout: time.Second,
+				OnRefused: func(c int, _ error) { refused = append(refused, c) }})
+			h.WarmUp()
+			var runs []int
+			var rounds int
+			count := func(c int) {
+				runs = append(runs, c)
+				rounds += 1 << c
+				if c > maxCost {
+					t.Errorf("bcrypt run at cost %d, above MaxCost %d", c, maxCost)
+				}
+			}
+			h.compare = func(hash, pw []byte) error {
+				c, err := bcrypt.Cost(hash)
+				if err != nil {
+					t.Errorf("compare against an unreadable hash: %v", err)
+					return err
+				}
+				count(c)
+				if c > maxCost { // never actually run: cost 31 would take days
+					return bcrypt.ErrMismatchedHashAndPassword
+				}
+				return bcrypt.CompareHashAndPassword(hash, pw)
+			}
+			h.generate = func(pw []byte, c int) ([]byte, error) {
+				count(c)
+				return bcrypt.GenerateFromPassword(pw, c)
+			}
+			match, err := h.Verify(context.Background(), tc.hash, tc.password)
+			if err != nil || match != tc.wantMatch {
+				t.Fatalf("Verify = %v, %v; want %v", match, err, tc.wantMatch)
+			}
+			want := 1 << cost
+			if tc.name == "OKCostlierUpToMax" {
+				want = 1 << maxCost // allowed, and replaced at login (NeedsRehash)
+			}
+			if rounds != want {
+				t.Fatalf("bcrypt runs at costs %v: %d rounds, want %d (one compare at cost %d)", runs, rounds, want, cost)
+			}
+			if fmt.Sprint(refused) != fmt.Sprint(tc.refused) {
+				t.Fatalf("refused hashes reported: %v, want %v", refused, tc.refused)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

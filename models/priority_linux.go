@@ -13,8 +13,13 @@ func lowerThreadPriority(nice int) error {
 	return syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), nice)
 }
 
-// childSysProcAttr starts the bcrypt child in a session of its own, so in its own autogroup.
-func childSysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
+// childSysProcAttr starts the bcrypt child in a session of its own, so in its own autogroup,
+// and has the kernel SIGKILL it when its parent ends (Pdeathsig: when the forking thread ends,
+// hence the spawner thread), so that a service that is SIGKILLed leaves no child finishing its
+// hashes; closing stdin alone let it finish every hash in flight first.
+func childSysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+}
 
 // lowerSessionPriority sets the niceness of this process's autogroup (its session's share of
 // the CPU against other sessions). Raising it needs no privilege; where autogroup is off or

@@ -82,7 +82,8 @@ func ValidateEmail(email string) error {
 	return nil
 }
 
-// ValidatePassword applies the password rules; the message names the rule that failed.
+// ValidatePassword applies the password rules, then refuses a password on the list of the
+// most common ones (ignoring case); the message names the rule that failed. Login applies none.
 func ValidatePassword(password string) error {
 	if len(password) < MinPasswordBytes {
 		return Errorf(CodeValidation, "password too short (min %d)", MinPasswordBytes)
@@ -97,6 +98,9 @@ func ValidatePassword(password string) error {
 	}
 	if !letter || !digit {
 		return Errorf(CodeValidation, "password must include at least one letter and one number")
+	}
+	if IsCommonPassword(password) {
+		return Errorf(CodeValidation, "password is too common")
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ func TestValidatePassword(t *testing.T) {
 	tests := []struct {
 		password, want string
 	}{
-		{"abcdefg1", ""},
+		{"abcdefh7", ""},
 		{strings.Repeat("a", 71) + "1", ""},
 		{"pässwört1", ""},
 		{"abc1", "password too short (min 8)"},
@@ -45,6 +45,13 @@ func TestValidatePassword(t *testing.T) {
 		{"1" + strings.Repeat("é", 36), "password too long (max 72 bytes)"}, // 73 bytes, 37 characters
 		{"abcdefgh", "password must include at least one letter and one number"},
 		{"12345678", "password must include at least one letter and one number"},
+		// The list is checked after the rules, ignoring case; "password" and "123456" are on it
+		// too, but the rules refuse them first.
+		{"password", "password must include at least one letter and one number"},
+		{"abcdefg1", "password is too common"},
+		{"password1", "password is too common"},
+		{"PassWord1", "password is too common"},
+		{"QWERTY123", "password is too common"},
 	}
 	for _, tc := range tests {
 		err := ValidatePassword(tc.password)

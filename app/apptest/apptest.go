@@ -140,6 +140,9 @@ func Config(tb testing.TB, dbURL string, overrides map[string]string) config.Con
 		"LOGIN_MAX_FAILURES_ADDR": "1000000",
 		// Tests register many users from that one peer: the registration limit likewise.
 		"REGISTER_MAX_PER_ADDR": "1000000",
+		// No SMTP server unless a test starts one (StartSMTP, with SMTP_TLS=none: it is plain
+		// text on loopback): links go to the test's log, as in development.
+		"MAIL_LOG_LINKS": "true",
 	}
 	for k, v := range overrides {
 		values[k] = v

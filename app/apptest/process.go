@@ -251,6 +251,7 @@ func StartServer(tb testing.TB, env map[string]string) *Server {
 		"REDIS_TIMEOUT":           "500ms",
 		"LOGIN_MAX_FAILURES_ADDR": "1000000",
 		"REGISTER_MAX_PER_ADDR":   "1000000",
+		"MAIL_LOG_LINKS":          "true", // as Config: no SMTP server unless a test starts one
 		"HOST":                    "127.0.0.1",
 		"ADMIN_HOST":              "127.0.0.1",
 		"PORT":                    strconv.Itoa(FreePort(tb)),

@@ -114,7 +114,8 @@ func selfSigned(tb testing.TB) (tls.Certificate, *x509.CertPool) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
-// URL is the SMTP_URL of the server.
+// URL is the SMTP_URL of the server. A server of StartSMTP offers no STARTTLS: the service
+// sends to it only with SMTP_TLS=none (allowed, since it is on loopback).
 func (s *SMTPServer) URL() string { return "smtp://127.0.0.1:" + strconv.Itoa(s.Port) }
 
 // Start serves on the server's port (again).

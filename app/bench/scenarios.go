@@ -57,6 +57,8 @@ func runBench(ctx context.Context, o options) error {
 		// pprof is only reached on the admin listener; the profile is taken after the ratio
 		// rounds, so its own cost is not in the ratio.
 		"ENABLE_PPROF=true",
+		// No SMTP server here: registrations' links go to the (discarded) log, as in development.
+		"MAIL_LOG_LINKS=true",
 	}
 	if o.gomaxprocs != "" {
 		env = append(env, "GOMAXPROCS="+o.gomaxprocs)

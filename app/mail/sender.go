@@ -13,6 +13,8 @@ import (
 	"strconv"
 
 	gomail "github.com/wneessen/go-mail"
+
+	"github.com/example/authapi/config"
 )
 
 // Message is one rendered message. Link is the link in its body, for the log sender.
@@ -26,23 +28,38 @@ type Sender interface {
 	Send(ctx context.Context, m Message) error
 }
 
-// SMTPSender sends through one SMTP server with wneessen/go-mail: STARTTLS whenever the server
-// offers it (smtp://), or TLS from the start (smtps://), and SMTP AUTH when the URL has a user.
+// SMTPSender sends through one SMTP server with wneessen/go-mail: STARTTLS, required (smtp://:
+// a server that does not offer it fails the attempt, and nothing is sent in plain text), or TLS
+// from the start (smtps://), and SMTP AUTH when the URL has a user. Plain text only when asked
+// for (PlainText) and only to a loopback host.
 type SMTPSender struct {
 	client *gomail.Client
 	from   string
 }
 
+// SMTPOptions are the TLS choices of an SMTPSender.
+type SMTPOptions struct {
+	// TLSConfig, when not nil, is the base of the TLS settings (its RootCAs, say); the server
+	// name is always the URL's host, and the certificate is always verified.
+	TLSConfig *tls.Config
+	// PlainText sends without TLS (SMTP_TLS=none): allowed only for smtp:// to a loopback host
+	// (a relay on the same machine or pod, a development mail catcher).
+	PlainText bool
+}
+
 // NewSMTPSender returns a sender for rawURL (smtp://[user:pass@]host[:port], default port 587;
-// smtps://…, default port 465) with from as the sender address. tlsConfig, when not nil, is the
-// base of the TLS settings (its RootCAs, say); the server name is always the URL's host, and the
-// certificate is always verified: a STARTTLS that fails verification fails the delivery rather
-// than falling back to plain text. Errors never quote the URL, which may hold a password.
-func NewSMTPSender(rawURL, from string, tlsConfig *tls.Config) (*SMTPSender, error) {
+// smtps://…, default port 465) with from as the sender address. A STARTTLS that is not offered
+// or fails verification fails the delivery rather than falling back to plain text. Errors never
+// quote the URL, which may hold a password.
+func NewSMTPSender(rawURL, from string, o SMTPOptions) (*SMTPSender, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Hostname() == "" {
 		return nil, errors.New("SMTP_URL is not a valid URL")
 	}
+	if o.PlainText && (u.Scheme != "smtp" || !config.IsLoopbackHost(u.Hostname())) {
+		return nil, errors.New("SMTP_TLS=none (plain text) is allowed only for smtp:// to a loopback host")
+	}
+	tlsConfig := o.TLSConfig
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if tlsConfig != nil {
 		tc = tlsConfig.Clone()
@@ -50,10 +67,15 @@ func NewSMTPSender(rawURL, from string, tlsConfig *tls.Config) (*SMTPSender, err
 	}
 	tc.ServerName = u.Hostname()
 	port := 587
-	opts := []gomail.Option{gomail.WithTLSPolicy(gomail.TLSOpportunistic), gomail.WithTLSConfig(tc)}
-	if u.Scheme == "smtps" {
+	// TLSMandatory, never TLSOpportunistic: that one sends in plain text to a server whose EHLO
+	// does not offer STARTTLS, which anyone on the path can arrange by rewriting the EHLO.
+	opts := []gomail.Option{gomail.WithTLSPolicy(gomail.TLSMandatory), gomail.WithTLSConfig(tc)}
+	switch {
+	case u.Scheme == "smtps":
 		port = 465
 		opts = []gomail.Option{gomail.WithSSL(), gomail.WithTLSConfig(tc)}
+	case o.PlainText:
+		opts = []gomail.Option{gomail.WithTLSPolicy(gomail.NoTLS)}
 	}
 	if p := u.Port(); p != "" {
 		if port, err = strconv.Atoi(p); err != nil {
@@ -96,9 +118,10 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 	return nil
 }
 
-// LogSender is the development default: it writes each message's link to the log instead of
-// sending it, so the flows work with no mail server. It must not run in production: the log
-// then holds live tokens.
+// LogSender is the development setting (MAIL_LOG_LINKS=true with no SMTP_URL): it writes each
+// message's link to the log instead of sending it, so the flows work with no mail server. It
+// must not run in production: the log then holds live tokens, which is why the service refuses
+// to start with neither SMTP_URL nor MAIL_LOG_LINKS.
 type LogSender struct {
 	Logger *slog.Logger
 }

@@ -128,14 +128,37 @@ func TestCompose(t *testing.T) {
 	})
 
 	t.Run("OKMailProfile", func(t *testing.T) {
-		s := service(t, p, "mailpit")
+		s, a := service(t, p, "mailpit"), service(t, p, "app")
 		if !slices.Equal(s.Profiles, []string{"mail"}) {
 			t.Errorf("mailpit profiles = %v, want [mail]: a mail catcher is for development only", s.Profiles)
 		}
-		// SMTP for the app (SMTP_URL=smtp://mailpit:1025), the web page for the developer.
+		// Mailpit speaks plain text, which the service sends only to a loopback host: it runs
+		// in the app's network namespace, and the app publishes its ports (SMTP for `just run`
+		// on the host, the web page for the developer), on 127.0.0.1 only.
+		if s.NetworkMode != "service:app" {
+			t.Errorf("mailpit network_mode = %q, want service:app (the app reaches it on loopback)", s.NetworkMode)
+		}
 		for _, port := range []uint32{1025, 8025} {
-			if !slices.ContainsFunc(s.Ports, func(pc types.ServicePortConfig) bool { return pc.Target == port && pc.Published != "" }) {
-				t.Errorf("mailpit does not publish port %d: %+v", port, s.Ports)
+			if !slices.ContainsFunc(a.Ports, func(pc types.ServicePortConfig) bool {
+				return pc.Target == port && pc.Published != "" && pc.HostIP == "127.0.0.1"
+			}) {
+				t.Errorf("app does not publish mailpit's port %d on 127.0.0.1: %+v", port, a.Ports)
+			}
+		}
+	})
+
+	// Every instance of the app has an SMTP server (the service refuses to start without one),
+	// and none logs mail links: MAIL_LOG_LINKS is for `just run` and `just dev` only.
+	t.Run("OKMailSettings", func(t *testing.T) {
+		for name, s := range p.Services {
+			if _, ok := s.Environment["MAIL_LOG_LINKS"]; ok {
+				t.Errorf("%s sets MAIL_LOG_LINKS: development only, never in compose", name)
+			}
+			if s.Image == "" || !strings.HasPrefix(s.Image, "authapi:") {
+				continue
+			}
+			if v := s.Environment["SMTP_URL"]; v == nil || *v == "" {
+				t.Errorf("%s has no SMTP_URL", name)
 			}
 		}
 	})

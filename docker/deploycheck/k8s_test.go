@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +101,14 @@ func TestKubernetes(t *testing.T) {
 			t.Errorf("ConfigMap sets %s, which the binary does not read", k)
 		}
 		settings[k] = v
+	}
+	// The service refuses to start without an SMTP server; the links of development's
+	// MAIL_LOG_LINKS would put live tokens in the cluster's logs.
+	if !strings.HasPrefix(settings["SMTP_URL"], "smtp://") && !strings.HasPrefix(settings["SMTP_URL"], "smtps://") {
+		t.Errorf("ConfigMap SMTP_URL = %q, want an SMTP server", settings["SMTP_URL"])
+	}
+	if _, ok := m.configMap.Data["MAIL_LOG_LINKS"]; ok {
+		t.Error("ConfigMap sets MAIL_LOG_LINKS: development only")
 	}
 	adminPort, _ := strconv.Atoi(settings["ADMIN_PORT"])
 	publicPort, _ := strconv.Atoi(settings["PORT"])
