@@ -24,7 +24,7 @@ func TestContractCatchesDrift(t *testing.T) {
 		}
 		return h
 	}
-	user := `{"id":"3f0c6a55-1b7e-4c0f-9a53-6f1f1d7b2c11","email":"a@example.com","created_at":"2026-11-28T12:00:00Z","status":{"status":"active"},"role":"user"}`
+	user := `{"id":"3f0c6a55-1b7e-4c0f-9a53-6f1f1d7b2c11","email":"a@example.com","created_at":"2026-11-28T12:00:00Z","status":{"status":"active"},"role":"user","mfa_enabled":false}`
 	get := func(path, token string) *http.Request {
 		r := httptest.NewRequest(http.MethodGet, path, nil)
 		if token != "" {
