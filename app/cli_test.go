@@ -89,6 +89,27 @@ func TestCLI(t *testing.T) {
 			t.Fatalf("%d %s %+v", code, out, u)
 		}
 	})
+	t.Run("MFAReset", func(t *testing.T) {
+		ctx := context.Background()
+		grant := svc.MintSession(t, userID)
+		for _, q := range []string{
+			"UPDATE users SET mfa_enabled = true WHERE id = ?",
+			"INSERT INTO mfa_factors (user_id, secret, key_id, confirmed_at) VALUES (?, '\\x00', 'k', now())",
+			"INSERT INTO mfa_recovery_codes (user_id, code_hash, key_id) VALUES (?, sha256('x'), 'k')",
+		} {
+			if _, err := svc.DB.ExecContext(ctx, q, userID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		code, out := runCLI(t, "users", "mfa-reset", email)
+		var enabled bool
+		var factors, codes int
+		_ = svc.DB.QueryRowContext(ctx, "SELECT mfa_enabled, (SELECT count(*) FROM mfa_factors WHERE user_id = ?), (SELECT count(*) FROM mfa_recovery_codes WHERE user_id = ?) FROM users WHERE id = ?", userID, userID, userID).Scan(&enabled, &factors, &codes)
+		live, _ := svc.Redis.Exists(ctx, models.SessionKey(grant.SessionID.String())).Result()
+		if code != 0 || enabled || factors != 0 || codes != 0 || live != 0 || !strings.Contains(out, "mfa-reset") {
+			t.Fatalf("exit %d (%s): mfa_enabled %v, %d factors, %d codes, session live %d", code, out, enabled, factors, codes, live)
+		}
+	})
 	t.Run("ErrUnknownEmail", func(t *testing.T) {
 		if code, out := runCLI(t, "users", "activate", "nobody@example.com"); code != app.ExitFailed || !strings.Contains(out, "nobody@example.com") {
 			t.Fatalf("%d %s", code, out)

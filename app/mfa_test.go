@@ -360,3 +360,49 @@ func TestMFARekey(t *testing.T) {
 		t.Fatalf("a code refused under the new key after rekey: %v %v", ok, err)
 	}
 }
+
+// BenchmarkMFAVerify times POST /auth/mfa/verify with a right and with a wrong code (each with a
+// fresh mfa_token, the login not timed): the two must not differ by more than noise, or the
+// answer's timing would tell a code apart.
+//
+//	go test ./app -run '^$' -bench MFAVerify -benchtime 200x
+func BenchmarkMFAVerify(b *testing.B) {
+	for _, right := range []bool{true, false} {
+		name := "Wrong"
+		if right {
+			name = "Right"
+		}
+		b.Run(name, func(b *testing.B) {
+			clock := newTestClock()
+			a := apptest.MustNewApp(b, map[string]string{"LOGIN_MAX_FAILURES_ACCOUNT_ADDR": "100000000", "LOGIN_MAX_FAILURES_ACCOUNT": "100000000"}, nil, app.WithClock(clock.Now))
+			c := apptest.NewClient(b, a.App.Public())
+			email := randomEmail()
+			c.Post("/auth/register", map[string]string{"email": email, "password": goodPassword}, "")
+			token := c.Post("/auth/login", map[string]string{"email": email, "password": goodPassword}, "").JSON(b)["token"].(string)
+			var setup struct{ Secret string }
+			c.Post("/auth/mfa/totp/setup", map[string]string{"password": goodPassword}, token).Decode(b, &setup)
+			code := func() string {
+				clock.at.Add(int64(30 * time.Second))
+				c, _ := totp.GenerateCodeCustom(setup.Secret, clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+				return c
+			}
+			if r := c.Post("/auth/mfa/totp/confirm", map[string]string{"code": code()}, token); r.Status != http.StatusOK {
+				b.Fatalf("confirm %d", r.Status)
+			}
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				mt := c.Post("/auth/login", map[string]string{"email": email, "password": goodPassword}, "").JSON(b)["mfa_token"].(string)
+				given := "000000"
+				if right {
+					given = code()
+				}
+				b.StartTimer()
+				r := c.Post("/auth/mfa/verify", map[string]string{"mfa_token": mt, "code": given}, "")
+				if (r.Status == http.StatusOK) != right {
+					b.Fatalf("verify %d", r.Status)
+				}
+			}
+		})
+	}
+}
