@@ -28,7 +28,7 @@ var layers = []struct{ frame, piece string }{
 	{"models.(*TokenStore)", "whitelist: Redis check (MGET)"},
 	{"Whitelist.func", "whitelist: Redis check (MGET)"},
 	{"models.(*BunUserStore)", "handler: Postgres by id"},
-	{"routes.AppendUserJSON", "handler: JSON"},
+	{"routes.AppendMeJSON", "handler: JSON"},
 	{"routes.(*Auth).me", "handler: rest"},
 	{"contrib/jwt", "JWT (parse, HS256, claims)"},
 	{"middleware.JWT", "JWT (parse, HS256, claims)"},

@@ -67,7 +67,7 @@ func (r *reference) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ctx.SetContentType("application/json")
-	ctx.SetBody(routes.AppendUserJSON(ctx.Response.Body()[:0], u))
+	ctx.SetBody(routes.AppendMeJSON(ctx.Response.Body()[:0], u))
 }
 
 // serveReference runs the reference on addr until the process is killed. It reads the same

@@ -29,7 +29,7 @@ func pgxByID(cfg config.DB) (func(context.Context, uuid.UUID) (*models.User, err
 	if err != nil {
 		return nil, err
 	}
-	const q = `SELECT id, email, password_hash, status, suspension_reason, suspended_until, role, created_at
+	const q = `SELECT id, email, password_hash, status, suspension_reason, suspended_until, role, created_at, mfa_enabled
 		FROM users WHERE id = $1`
 	return func(ctx context.Context, id uuid.UUID) (*models.User, error) {
 		ctx, cancel := context.WithTimeout(ctx, cfg.QueryTimeout)
@@ -37,7 +37,7 @@ func pgxByID(cfg config.DB) (func(context.Context, uuid.UUID) (*models.User, err
 		u := new(models.User)
 		var status, role string
 		var until *time.Time
-		err := pool.QueryRow(ctx, q, id).Scan(&u.ID, &u.Email, &u.PasswordHash, &status, &u.SuspensionReason, &until, &role, &u.CreatedAt)
+		err := pool.QueryRow(ctx, q, id).Scan(&u.ID, &u.Email, &u.PasswordHash, &status, &u.SuspensionReason, &until, &role, &u.CreatedAt, &u.MFAEnabled)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, models.Errorf(models.CodeNotFound, "user not found")
 		}
