@@ -132,13 +132,12 @@ func (m *MFA) loadFactor(ctx context.Context, db bun.IDB, userID uuid.UUID, lock
 	if err := db.QueryRowContext(ctx, q, userID).Scan(&sealed, &id, &confirmedAt, &f.lastStep); err != nil {
 		return nil, err
 	}
-	raw, err := keys.Open(userID, sealed, id)
-	if err != nil {
+	raw, openErr := keys.Open(userID, sealed, id)
+	if openErr != nil {
 		// Another user's row copied here, a key that is not configured, tampering: no code can
 		// match. Not a server error: the code is refused like a wrong one.
-		f.secret = ""
 		f.confirmed = confirmedAt != nil
-		return &f, nil
+		return &f, nil //nolint:nilerr // refused as a wrong code, on purpose
 	}
 	f.secret = base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw)
 	f.confirmed = confirmedAt != nil
@@ -158,8 +157,8 @@ func (m *MFA) matchStep(secret, code string) int64 {
 	}
 	step := m.now().Unix() / totpPeriod
 	found := int64(-1)
-	for s := step - 1; s <= step+1; s++ {
-		want, err := hotp.GenerateCodeCustom(secret, uint64(s), hotp.ValidateOpts{Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
+	for s := max(step-1, 0); s <= step+1; s++ {
+		want, err := hotp.GenerateCodeCustom(secret, uint64(s), hotp.ValidateOpts{Digits: totpDigits, Algorithm: otp.AlgorithmSHA1}) //nolint:gosec // s >= 0
 		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
 			found = s
 		}
@@ -219,7 +218,7 @@ func (m *MFA) useRecoveryCode(ctx context.Context, db bun.IDB, userID uuid.UUID,
 	}
 	hashes, _ := keys.codeHashes(userID, code)
 	res, err := db.NewRaw("UPDATE mfa_recovery_codes SET used_at = clock_timestamp() WHERE user_id = ? AND code_hash IN (?) AND used_at IS NULL",
-		userID, bun.In(hashes)).Exec(ctx)
+		userID, bun.List(hashes)).Exec(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -431,25 +430,10 @@ func (m *MFA) Rekey(ctx context.Context) (moved, codesUnderPrevious int, err err
 		return 0, 0, err
 	}
 	current := keys.CurrentID()
-	type row struct {
-		userID uuid.UUID
-		sealed []byte
-		id     string
-	}
-	var rows []row
-	r, err := m.db.QueryContext(ctx, "SELECT user_id, secret, key_id FROM mfa_factors WHERE key_id <> ?", current)
+	rows, err := m.staleFactors(ctx, current)
 	if err != nil {
 		return 0, 0, err
 	}
-	for r.Next() {
-		var x row
-		if err := r.Scan(&x.userID, &x.sealed, &x.id); err != nil {
-			r.Close()
-			return 0, 0, err
-		}
-		rows = append(rows, x)
-	}
-	r.Close()
 	for _, x := range rows {
 		raw, err := keys.Open(x.userID, x.sealed, x.id)
 		if err != nil {
@@ -467,4 +451,29 @@ func (m *MFA) Rekey(ctx context.Context) (moved, codesUnderPrevious int, err err
 	}
 	err = m.db.QueryRowContext(ctx, "SELECT count(DISTINCT user_id) FROM mfa_recovery_codes WHERE key_id <> ? AND used_at IS NULL", current).Scan(&codesUnderPrevious)
 	return moved, codesUnderPrevious, err
+}
+
+// sealedFactor is a factor row as stored.
+type sealedFactor struct {
+	userID uuid.UUID
+	sealed []byte
+	id     string
+}
+
+// staleFactors reads the factors sealed under another key than current.
+func (m *MFA) staleFactors(ctx context.Context, current string) ([]sealedFactor, error) {
+	r, err := m.db.QueryContext(ctx, "SELECT user_id, secret, key_id FROM mfa_factors WHERE key_id <> ?", current)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var rows []sealedFactor
+	for r.Next() {
+		var x sealedFactor
+		if err := r.Scan(&x.userID, &x.sealed, &x.id); err != nil {
+			return nil, err
+		}
+		rows = append(rows, x)
+	}
+	return rows, r.Err()
 }
