@@ -48,6 +48,8 @@ type App struct {
 	// accounts holds the account lifecycle's writes; mailer delivers its outbox.
 	accounts *models.AccountStore
 	mailer   *mail.Worker
+	// events reads the audit trail and keeps it within AUDIT_RETENTION.
+	events *models.EventStore
 
 	registry *prometheus.Registry
 	eviction *evictionWatch
@@ -63,6 +65,9 @@ type App struct {
 // New builds the service from cfg. It opens the pools without connecting, so it succeeds while
 // Postgres or Redis are down; Run waits for them.
 func New(cfg config.Config, logger *slog.Logger) (*App, error) {
+	if err := checkWebhookEvents(cfg.Webhook); err != nil {
+		return nil, err
+	}
 	db := OpenDB(cfg.DB)
 	rdb, reconciler, err := openReconciledRedis(cfg, db, logger)
 	if err != nil {
@@ -88,7 +93,8 @@ func New(cfg config.Config, logger *slog.Logger) (*App, error) {
 	a.users = models.NewBunUserStore(a.db, cfg.DB.QueryTimeout)
 	a.tokens = models.NewTokenStore(rdb, cfg.Redis.Timeout)
 	a.sessions = NewSessions(cfg, a.db, a.tokens)
-	a.accounts = models.NewAccountStore(a.db, cfg.DB.QueryTimeout)
+	a.events = models.NewEventStore(a.db, cfg.DB.QueryTimeout)
+	a.accounts = models.NewAccountStore(a.db, cfg.DB.QueryTimeout).WithEvents(a.sessions.Events())
 	if a.mailer, err = a.newMailWorker(); err != nil {
 		return nil, err
 	}

@@ -151,13 +151,17 @@ func (a *App) newPublicApp() *fiber.App {
 		Events:     a.metrics.AuthEvent,
 		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 	}, auth)
-	routes.RegisterSessions(f, &routes.Sessions{Sessions: a.sessions, Users: a.users, Events: a.metrics.AuthEvent}, auth)
+	routes.RegisterSessions(f, &routes.Sessions{Sessions: a.sessions, Users: a.users, Events: a.metrics.AuthEvent,
+		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies)}, auth)
+	routes.RegisterEvents(f, &routes.Events{Store: a.events, MaxPageSize: a.cfg.Limits.MaxPageSize}, auth)
 	routes.RegisterUsers(f, &routes.Users{
 		Store:         a.users,
 		Hasher:        a.hasher,
 		MaxPageSize:   a.cfg.Limits.MaxPageSize,
 		BatchLimit:    a.cfg.Limits.BatchLimit,
 		BatchMaxItems: a.cfg.Limits.BatchMaxItems,
+		Accounts:      a.accounts,
+		ClientAddr:    middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 	}, auth)
 	return f
 }

@@ -81,6 +81,12 @@ func (c Config) crossChecks() []string {
 	if c.JWT.AccessTTL > 0 && c.JWT.ExpiryHours > 0 {
 		problems = append(problems, "ACCESS_TOKEN_TTL, JWT_EXPIRY_HOURS: set only one (JWT_EXPIRY_HOURS is the older spelling)")
 	}
+	if (c.Webhook.URL == "") != (len(c.Webhook.Secret) == 0) {
+		problems = append(problems, "WEBHOOK_URL, WEBHOOK_SECRET: set both (webhooks on) or neither")
+	}
+	if c.Webhook.RetryMax < c.Webhook.RetryBase {
+		problems = append(problems, "WEBHOOK_RETRY_MAX: must be at least WEBHOOK_RETRY_BASE")
+	}
 	return append(problems, c.Redis.topologyChecks()...)
 }
 

@@ -62,7 +62,16 @@ type ImportResult struct {
 // than one row (duplicates, ids and emails already here) is set-based SQL over that table, so
 // the process's memory does not grow with the input.
 type Importer struct {
-	db *bun.DB
+	db     *bun.DB
+	events *EventWriter
+}
+
+// WithEvents returns the importer recording a users.imported event, with the counts, in the
+// import's transaction.
+func (im *Importer) WithEvents(w *EventWriter) *Importer {
+	c := *im
+	c.events = w
+	return &c
 }
 
 // NewImporter returns an Importer writing to db. Its queries run for as long as the import
@@ -119,6 +128,11 @@ func (im *Importer) Run(ctx context.Context, src ImportSource, dryRun bool, obs 
 	res.Imported = inserted
 	res.Failed += lost
 	res.Skipped += plan.candidates - inserted - lost
+	if err := im.events.Record(ctx, tx, Event{Type: EventUsersImported, Details: map[string]any{
+		"imported": res.Imported, "skipped": res.Skipped, "failed": res.Failed,
+	}}); err != nil {
+		return ImportResult{}, fmt.Errorf("import: audit event: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return ImportResult{}, fmt.Errorf("import: commit: %w", err)
 	}
