@@ -231,6 +231,7 @@ func (a *App) Prepare(ctx context.Context) error {
 	sweepCtx, stop := context.WithCancel(context.Background())
 	a.stopSweep = stop
 	go a.sweepRevocations(sweepCtx)
+	go a.maintainEvents(sweepCtx)
 	return nil
 }
 
