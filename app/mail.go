@@ -4,13 +4,14 @@ import (
 	"fmt"
 
 	"github.com/example/authapi/app/mail"
+	"github.com/example/authapi/app/outbox"
 	"github.com/example/authapi/config"
 	"github.com/example/authapi/models"
 )
 
 // newMailWorker builds the outbox's delivery worker: SMTP when SMTP_URL is set, else the log
 // sender of the development default. It does not start it.
-func (a *App) newMailWorker() (*mail.Worker, error) {
+func (a *App) newMailWorker() (*outbox.Worker, error) {
 	cfg := a.cfg.Mail
 	templates, err := mail.NewTemplates(cfg.PublicBaseURL)
 	if err != nil {
