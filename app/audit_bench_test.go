@@ -35,15 +35,19 @@ func BenchmarkEventsKeyset(b *testing.B) {
 	apptest.Must(b, db.NewRaw("SELECT events_ensure_partitions(?, 3)", from).Scan(ctx, new(int)), "partitions")
 	// One user in every 1,000 events is the user read below; the rest belong to 5,000 others.
 	user := uuid.New()
-	_, err := db.ExecContext(ctx, `INSERT INTO events (id, type, at, user_id, ip, details)
-		SELECT gen_random_uuid(),
-		       CASE WHEN i % 3 = 0 THEN 'login.failed' ELSE 'login.succeeded' END,
-		       ?::timestamptz + (?::timestamptz - ?::timestamptz) * (i::float8 / ?),
-		       CASE WHEN i % 1000 = 0 THEN ?::uuid ELSE md5((i % 5000)::text)::uuid END,
-		       '203.0.113.7', '{}'
-		FROM generate_series(0, ? - 1) i`, from, now, from, rows, user, rows)
-	apptest.Must(b, err, "seed")
-	_, err = db.ExecContext(ctx, "ANALYZE events")
+	// In chunks, each well within the pool's statement deadline.
+	const chunk = 250_000
+	for lo := 0; lo < rows; lo += chunk {
+		_, err := db.ExecContext(ctx, `INSERT INTO events (id, type, at, user_id, ip, details)
+			SELECT gen_random_uuid(),
+			       CASE WHEN i % 3 = 0 THEN 'login.failed' ELSE 'login.succeeded' END,
+			       ?::timestamptz + (?::timestamptz - ?::timestamptz) * (i::float8 / ?),
+			       CASE WHEN i % 1000 = 0 THEN ?::uuid ELSE md5((i % 5000)::text)::uuid END,
+			       '203.0.113.7', '{}'
+			FROM generate_series(?, ?) i`, from, now, from, rows, user, lo, min(lo+chunk, rows)-1)
+		apptest.Must(b, err, "seed")
+	}
+	_, err := db.ExecContext(ctx, "ANALYZE events")
 	apptest.Must(b, err, "analyze")
 	store := models.NewEventStore(db, 10*time.Second)
 	// The cursor of the page before the oldest events: the deepest page a client can ask for.

@@ -7,14 +7,21 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/example/authapi/app"
+	"github.com/example/authapi/app/apptest"
+	"github.com/example/authapi/config"
 )
 
 // receiver is a webhook receiver that checks every delivery as the Standard Webhooks
@@ -221,5 +228,18 @@ func TestWebhooksDeadClaimAndFilter(t *testing.T) {
 	}
 	if len(kinds) != 2 || kinds[0] != "login.failed" || kinds[1] != "user.registered" {
 		t.Fatalf("outbox kinds %v, want login.failed and user.registered only", kinds)
+	}
+}
+
+// A WEBHOOK_EVENTS entry that names no event type is a configuration error (exit 2), not a
+// filter that silently delivers nothing.
+func TestWebhookEventsUnknownType(t *testing.T) {
+	t.Parallel()
+	_, secret := newReceiver(t)
+	settings := webhookSettings("http://127.0.0.1:1/hook", secret)
+	settings["WEBHOOK_EVENTS"] = "login.failed,login.failure"
+	_, err := app.New(apptest.Config(t, "postgres://postgres@127.0.0.1:1/none", settings), slog.New(slog.DiscardHandler))
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "login.failure") {
+		t.Fatalf("err = %v, want ErrInvalid naming login.failure", err)
 	}
 }
