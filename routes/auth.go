@@ -2,6 +2,7 @@ package routes
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -233,6 +234,13 @@ func (h *Auth) login(c *fiber.Ctx) error {
 			}
 		case models.CodeUnauthorized:
 			h.Events("login", "raced_revocation")
+			if errors.Is(err, models.ErrInvalidCredentials) {
+				// The password matched a hash a reset or change replaced meanwhile: it is no
+				// longer the account's.
+				if evErr := h.loginFailed(c, user, models.LoginFailedBadPassword); evErr != nil {
+					return evErr
+				}
+			}
 		}
 		return err
 	}
