@@ -58,6 +58,8 @@ func TestAuditRetention(t *testing.T) {
 		return n
 	}
 	keptBefore := count("at >= ?", cutoff)
+	// e.db is the service's own route to Postgres: through PgBouncer in transaction pooling
+	// when TEST_PGBOUNCER_URL is set (as under just test), where the maintenance lock must work.
 	store := models.NewEventStore(e.db, 5*time.Second)
 
 	// Another replica holds the lock: nothing happens.
