@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -168,4 +169,49 @@ func TestAuditCLIEvents(t *testing.T) {
 	}
 	all, _ := json.Marshal(events)
 	scanSecrets(t, "CLI events", string(all), []string{hash, hash[7:]})
+}
+
+// An event the API answered for is never lost: while events cannot be written, a wrong
+// password is not answered 401, a right one opens no session, and a logout is not answered 204;
+// once they can, the same requests are answered and recorded.
+func TestAuditNoAnswerWithoutItsEvent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	email, token := e.newUser()
+	ctx := context.Background()
+	_, err := e.db.ExecContext(ctx, `CREATE FUNCTION audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'audit trail unavailable'; END $$;
+		CREATE TRIGGER audit_refuse BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION audit_refuse()`)
+	apptest.Must(t, err, "refusing trigger")
+	var sessions int
+	countSessions := func() int {
+		apptest.Must(t, e.db.NewRaw("SELECT count(*) FROM sessions WHERE revoked_at IS NULL").Scan(ctx, &sessions), "sessions")
+		return sessions
+	}
+	before := countSessions()
+	for _, tc := range []struct {
+		name string
+		resp func() int
+	}{
+		{"WrongPassword", func() int {
+			return e.client.Post("/auth/login", map[string]string{"email": email, "password": "wrong-password-1"}, "").Status
+		}},
+		{"RightPassword", func() int {
+			return e.client.Post("/auth/login", map[string]string{"email": email, "password": goodPassword}, "").Status
+		}},
+		{"Logout", func() int { return e.client.Post("/auth/logout", nil, token).Status }},
+	} {
+		if status := tc.resp(); status < 500 {
+			t.Fatalf("%s answered %d while its event could not be written", tc.name, status)
+		}
+	}
+	if n := countSessions(); n != before {
+		t.Fatalf("%d live sessions, want %d: a login without its event opened one", n, before)
+	}
+	_, err = e.db.ExecContext(ctx, "DROP TRIGGER audit_refuse ON events")
+	apptest.Must(t, err, "drop trigger")
+	if status := e.client.Post("/auth/logout", nil, token).Status; status != http.StatusNoContent {
+		t.Fatalf("logout after: %d", status)
+	}
+	findEvent(t, storedEvents(t, e), "logout", decodeClaims(t, token)["sub"].(string), nil)
 }

@@ -68,7 +68,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	id, tsText, sigs := req.Header.Get("webhook-id"), req.Header.Get("webhook-timestamp"), req.Header.Get("webhook-signature")
 	ts, err := strconv.ParseInt(tsText, 10, 64)
 	if err != nil || time.Since(time.Unix(ts, 0)).Abs() > 5*time.Minute {
-		r.t.Errorf("webhook-timestamp %q outside the tolerance", tsText)
+		r.t.Errorf("webhook-timestamp %q outside the tolerance (%s %s from %q)", tsText, req.Method, req.URL.Path, req.UserAgent())
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
