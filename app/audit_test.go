@@ -361,3 +361,21 @@ func TestAuditEventsPagination(t *testing.T) {
 	wantError(t, e.client.Do(apptest.Request{Method: http.MethodGet, Path: "/users/not-a-uuid/events", Token: admin, SkipRequestValidation: true}),
 		http.StatusBadRequest, "validation_error")
 }
+
+// A login past MAX_SESSIONS_PER_USER ends the least recently used session: that is a
+// session.revoked (reason evicted), written with the login's own event in one statement.
+func TestAuditEvictionEvent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, map[string]string{"MAX_SESSIONS_PER_USER": "2"})
+	email := randomEmail()
+	uid := e.register(email, goodPassword)["id"].(string)
+	first := e.loginPair(email, nil)
+	e.loginPair(email, nil)
+	third := e.loginPair(email, nil)
+	events := storedEvents(t, e)
+	ev := findEvent(t, events, "session.revoked", uid, map[string]any{"reason": "evicted"})
+	login := findEvent(t, events, "login.succeeded", uid, nil)
+	if ev["session_id"] != first.SessionID || login["session_id"] != third.SessionID || ev["at"] != login["at"] || ev["ip"] == "" {
+		t.Fatalf("eviction %v, login %v", ev, login)
+	}
+}

@@ -132,7 +132,8 @@
 // request. A new feature (MFA, email change, account deletion) records its event the same way:
 // pass an Event to EndAllWith, or call Record inside its own transaction and Notify after the
 // commit. Record refuses detail names that look like secrets (password, hash, token, code, link,
-// secret, url). Login's event is one statement: the INSERT into events, and with webhooks on a
+// secret, url). Login's event is one statement (RecordAll: login.succeeded and a session.revoked
+// for each session the login evicted past MaxPerUser, one multi-row INSERT into events), and with webhooks on a
 // CTE that also inserts the delivery into webhook_outbox, so the event and its delivery commit
 // together or not at all.
 //

@@ -153,45 +153,67 @@ func (w *EventWriter) Notify() {
 	}
 }
 
-const insertEventSQL = `INSERT INTO events (id, type, at, user_id, actor_id, session_id, ip, user_agent, details)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb)`
+const insertEventColumns = `INSERT INTO events (id, type, at, user_id, actor_id, session_id, ip, user_agent, details) VALUES `
 
 // Record writes ev inside db (a transaction of the change ev goes with, or the pool). It fills
 // ID and At when unset. A nil writer records nothing.
 func (w *EventWriter) Record(ctx context.Context, db bun.IDB, ev Event) error {
-	if w == nil {
+	return w.RecordAll(ctx, db, ev)
+}
+
+// RecordAll writes evs inside db in one statement: one multi-row INSERT into events and, with
+// webhooks on, the deliveries of the types that pass the filter in a CTE of the same statement.
+func (w *EventWriter) RecordAll(ctx context.Context, db bun.IDB, evs ...Event) error {
+	if w == nil || len(evs) == 0 {
 		return nil
 	}
-	if ev.ID == uuid.Nil {
-		ev.ID = uuid.New()
-	}
-	if ev.At.IsZero() {
-		ev.At = w.now()
-	}
-	ev.At = ev.At.UTC().Truncate(time.Microsecond) // what Postgres keeps
-	if ev.Details == nil {
-		ev.Details = map[string]any{}
-	}
-	for name := range ev.Details {
-		if forbiddenDetail(name) {
-			return Errorf(CodeInternal, "event %s: detail %q may hold a secret", ev.Type, name)
+	var rows, deliveries strings.Builder
+	var args, deliveryArgs []any
+	for i := range evs {
+		ev := &evs[i]
+		if ev.ID == uuid.Nil {
+			ev.ID = uuid.New()
 		}
-	}
-	details, err := json.Marshal(ev.Details)
-	if err != nil {
-		return err
-	}
-	args := []any{ev.ID, ev.Type, ev.At, ev.UserID, ev.ActorID, ev.SessionID, ev.IP, cutUserAgent(ev.UserAgent), string(details)}
-	query := insertEventSQL
-	if w.webhook != nil && w.webhook(ev.Type) {
-		body, err := json.Marshal(&ev)
+		if ev.At.IsZero() {
+			ev.At = w.now()
+		}
+		ev.At = ev.At.UTC().Truncate(time.Microsecond) // what Postgres keeps
+		ev.UserAgent = cutUserAgent(ev.UserAgent)
+		if ev.Details == nil {
+			ev.Details = map[string]any{}
+		}
+		for name := range ev.Details {
+			if forbiddenDetail(name) {
+				return Errorf(CodeInternal, "event %s: detail %q may hold a secret", ev.Type, name)
+			}
+		}
+		details, err := json.Marshal(ev.Details)
 		if err != nil {
 			return err
 		}
-		query = `WITH e AS (` + insertEventSQL + `) INSERT INTO webhook_outbox (event_id, kind, payload) VALUES (?, ?, ?)`
-		args = append(args, ev.ID, ev.Type, string(body))
+		if i > 0 {
+			rows.WriteString(", ")
+		}
+		rows.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb)")
+		args = append(args, ev.ID, ev.Type, ev.At, ev.UserID, ev.ActorID, ev.SessionID, ev.IP, ev.UserAgent, string(details))
+		if w.webhook != nil && w.webhook(ev.Type) {
+			body, err := json.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			if deliveries.Len() > 0 {
+				deliveries.WriteString(", ")
+			}
+			deliveries.WriteString("(?, ?, ?)")
+			deliveryArgs = append(deliveryArgs, ev.ID, ev.Type, string(body))
+		}
 	}
-	_, err = db.NewRaw(query, args...).Exec(ctx)
+	query := insertEventColumns + rows.String()
+	if deliveries.Len() > 0 {
+		query = `WITH e AS (` + query + `) INSERT INTO webhook_outbox (event_id, kind, payload) VALUES ` + deliveries.String()
+		args = append(args, deliveryArgs...)
+	}
+	_, err := db.NewRaw(query, args...).Exec(ctx)
 	return dbError(err)
 }
 

@@ -130,9 +130,15 @@ func (s *Sessions) Open(ctx context.Context, proof LoginProof, client Client) (*
 		if evicted, err = s.evict(ctx, tx, proof.UserID, now); err != nil {
 			return err
 		}
-		// The login's one event insert, in the session's transaction.
-		ev := Event{Type: EventLoginSucceeded, At: now, Details: map[string]any{"amr": sess.AMR}}.WithClient(client)
-		if err := s.record(ctx, tx, &ev, proof.UserID, sess.ID); err != nil {
+		// The login's one event insert, in the session's transaction: login.succeeded, and
+		// session.revoked for each session it evicted (the same statement).
+		evs := []Event{Event{Type: EventLoginSucceeded, At: now, UserID: &proof.UserID, SessionID: &sess.ID,
+			Details: map[string]any{"amr": sess.AMR}}.WithClient(client)}
+		for _, id := range evicted {
+			evs = append(evs, Event{Type: EventSessionRevoked, At: now, UserID: &proof.UserID, SessionID: &id,
+				Details: map[string]any{"reason": EndEvicted}}.WithClient(client))
+		}
+		if err := s.events.RecordAll(ctx, tx, evs...); err != nil {
 			return err
 		}
 		grant, err = s.grant(ctx, tx, sess, user.role, now)
