@@ -133,9 +133,9 @@
 // pass an Event to EndAllWith, or call Record inside its own transaction and Notify after the
 // commit. Record refuses detail names that look like secrets (password, hash, token, code, link,
 // secret, url). Login's event is one statement (RecordAll: login.succeeded and a session.revoked
-// for each session the login evicted past MaxPerUser, one multi-row INSERT into events), and with webhooks on a
-// CTE that also inserts the delivery into webhook_outbox, so the event and its delivery commit
-// together or not at all.
+// for each session the login evicted past MaxPerUser, one multi-row INSERT into events), and
+// with webhooks on a CTE that also inserts the deliveries into webhook_outbox, so the events and
+// their deliveries commit together or not at all.
 //
 // events is range-partitioned by month on at, with no DEFAULT partition (one holding rows of a
 // month would make creating that month's partition fail): events_ensure_partitions makes them
