@@ -18,7 +18,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 
-	"github.com/example/authapi/app/mail"
+	"github.com/example/authapi/app/outbox"
+	"github.com/example/authapi/app/webhook"
 	"github.com/example/authapi/config"
 	"github.com/example/authapi/middleware"
 	"github.com/example/authapi/migrations"
@@ -48,7 +49,11 @@ type App struct {
 	metrics    *middleware.Metrics
 	// accounts holds the account lifecycle's writes; mailer delivers its outbox.
 	accounts *models.AccountStore
-	mailer   *mail.Worker
+	mailer   *outbox.Worker
+	// events reads the audit trail and keeps it within AUDIT_RETENTION; webhooks (nil when
+	// WEBHOOK_URL is unset) delivers its events.
+	events   *models.EventStore
+	webhooks *outbox.Worker
 
 	registry *prometheus.Registry
 	eviction *evictionWatch
@@ -69,6 +74,9 @@ func New(cfg config.Config, logger *slog.Logger, opts ...Option) (*App, error) {
 	o := options{now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if err := checkWebhookEvents(cfg.Webhook); err != nil {
+		return nil, err
 	}
 	db := OpenDB(cfg.DB)
 	rdb, reconciler, err := openReconciledRedis(cfg, db, logger)
@@ -96,9 +104,18 @@ func New(cfg config.Config, logger *slog.Logger, opts ...Option) (*App, error) {
 	a.tokens = models.NewTokenStore(rdb, cfg.Redis.Timeout)
 	a.sessions = NewSessions(cfg, a.db, a.tokens)
 	a.mfa = newMFA(cfg, a.db, o.now)
-	a.accounts = models.NewAccountStore(a.db, cfg.DB.QueryTimeout)
+	a.events = models.NewEventStore(a.db, cfg.DB.QueryTimeout)
+	a.accounts = models.NewAccountStore(a.db, cfg.DB.QueryTimeout).WithEvents(a.sessions.Events())
 	if a.mailer, err = a.newMailWorker(); err != nil {
 		return nil, err
+	}
+	if cfg.Webhook.Enabled() {
+		w := cfg.Webhook
+		a.webhooks = webhook.NewWorker(models.NewWebhookOutbox(a.db, cfg.DB.QueryTimeout), webhook.Options{
+			URL: w.URL, Secret: w.Secret, PollInterval: w.PollInterval, RetryBase: w.RetryBase, RetryMax: w.RetryMax,
+			MaxAttempts: w.MaxAttempts, Timeout: w.Timeout,
+		}, a.registry, logger)
+		a.sessions.Events().OnQueued(a.webhooks.Notify)
 	}
 	a.hasher = models.NewHasher(models.HasherOptions{
 		Cost: cfg.Limits.BcryptCost, MaxCost: cfg.Limits.BcryptMaxCost,
@@ -250,9 +267,13 @@ func (a *App) Prepare(ctx context.Context) error {
 	a.schemaReady.Store(true)
 	a.logger.Info("schema ready")
 	a.mailer.Start()
+	if a.webhooks != nil {
+		a.webhooks.Start()
+	}
 	sweepCtx, stop := context.WithCancel(context.Background())
 	a.stopSweep = stop
 	go a.sweepRevocations(sweepCtx)
+	go a.maintainEvents(sweepCtx)
 	return nil
 }
 
@@ -299,6 +320,9 @@ func (a *App) Shutdown() error {
 // Postgres.
 func (a *App) Close() error {
 	a.mailer.Stop()
+	if a.webhooks != nil {
+		a.webhooks.Stop()
+	}
 	a.prepareMu.Lock()
 	if a.stopSweep != nil {
 		a.stopSweep()

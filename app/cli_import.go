@@ -78,7 +78,7 @@ func (cli CLI) usersImport(ctx context.Context, cfg config.Config, args []string
 		src = models.NewJSONLSource(progress.countBytes(f))
 	}
 
-	res, err := models.NewImporter(db, cfg.Limits.BcryptMaxCost).Run(ctx, src, *dryRun, models.ImportObserver{
+	res, err := models.NewImporter(db, cfg.Limits.BcryptMaxCost).WithEvents(NewEventWriter(cfg, db)).Run(ctx, src, *dryRun, models.ImportObserver{
 		Read: progress.read, Phase: progress.phase, Failed: progress.failed,
 	})
 	if err != nil {

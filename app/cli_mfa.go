@@ -52,7 +52,8 @@ func (cli CLI) usersMFAReset(ctx context.Context, cfg config.Config, args []stri
 		return err
 	}
 	sessions := NewSessions(cfg, db, models.NewTokenStore(rdb, cfg.Redis.Timeout))
-	err = sessions.EndAllWith(ctx, uuid.Nil, models.EndMFA, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
+	ev := &models.Event{Type: models.EventMFADisabled, Details: map[string]any{"via": "cli"}}
+	err = sessions.EndAllWith(ctx, uuid.Nil, models.EndMFA, ev, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
 		return user.ID, models.Remove(ctx, db, user.ID)
 	})
 	if err != nil {

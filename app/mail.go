@@ -4,13 +4,14 @@ import (
 	"fmt"
 
 	"github.com/example/authapi/app/mail"
+	"github.com/example/authapi/app/outbox"
 	"github.com/example/authapi/config"
 	"github.com/example/authapi/models"
 )
 
 // newMailWorker builds the outbox's delivery worker: SMTP when SMTP_URL is set, else (config
 // has checked MAIL_LOG_LINKS=true) the log sender of development. It does not start it.
-func (a *App) newMailWorker() (*mail.Worker, error) {
+func (a *App) newMailWorker() (*outbox.Worker, error) {
 	cfg := a.cfg.Mail
 	templates, err := mail.NewTemplates(cfg.PublicBaseURL)
 	if err != nil {

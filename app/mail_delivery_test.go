@@ -187,7 +187,7 @@ func TestMailTwoReplicasSendOnce(t *testing.T) {
 	for i := range emails {
 		emails[i] = randomEmail()
 		u := &models.User{Email: emails[i], PasswordHash: "x", Status: models.StatusPendingVerification, Role: models.RoleUser}
-		apptest.Must(t, queue.CreatePending(t.Context(), u), "queue a verification message")
+		apptest.Must(t, queue.CreatePending(t.Context(), u, nil), "queue a verification message")
 	}
 	start := time.Now()
 	prepared := make(chan error, len(replicas))

@@ -16,7 +16,7 @@ func TestOutboxLeaseFencing(t *testing.T) {
 	db, _ := apptest.MustOpenDB(t)
 	ctx := context.Background()
 	accounts, outbox := models.NewAccountStore(db, 5*time.Second), models.NewOutbox(db, 5*time.Second)
-	apptest.Must(t, accounts.RequestMail(ctx, models.MailReset, "a@example.com"), "request mail")
+	apptest.Must(t, accounts.RequestMail(ctx, models.MailReset, "a@example.com", nil), "request mail")
 
 	first, err := outbox.Claim(ctx, 10, time.Millisecond)
 	if err != nil || len(first) != 1 {

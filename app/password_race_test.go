@@ -73,7 +73,7 @@ func (e *env) passwordRaceRound(t *testing.T, how string, round int) bool {
 		}
 	case "reset":
 		newHash := e.hashOf(t, userID) + "-changed" // any other hash: not the one the logins verified
-		err := e.sessions.EndAllWith(context.Background(), uuid.Nil, "password_reset", func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
+		err := e.sessions.EndAllWith(context.Background(), uuid.Nil, "password_reset", nil, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
 			_, err := db.NewRaw("UPDATE users SET password_hash = ? WHERE id = ?", newHash, userID).Exec(ctx)
 			return uuid.MustParse(userID), err
 		})

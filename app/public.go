@@ -161,11 +161,13 @@ func (a *App) newPublicApp() *fiber.App {
 		Events:     a.metrics.AuthEvent,
 		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 	}, auth)
-	routes.RegisterSessions(f, &routes.Sessions{Sessions: a.sessions, Users: a.users, Events: a.metrics.AuthEvent}, auth)
+	routes.RegisterSessions(f, &routes.Sessions{Sessions: a.sessions, Users: a.users, Events: a.metrics.AuthEvent,
+		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies)}, auth)
+	routes.RegisterEvents(f, &routes.Events{Store: a.events, MaxPageSize: a.cfg.Limits.MaxPageSize}, auth)
 	routes.RegisterSelfService(f, &routes.SelfService{
 		Users: a.users, Sessions: a.sessions, MFA: a.mfa, Hasher: a.hasher, Limiter: limiter,
 		Events: a.metrics.AuthEvent, ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
-		ExportTimeout: 5 * time.Minute,
+		ExportTimeout: 5 * time.Minute, AuditEvents: a.streamEvents,
 	}, auth)
 	routes.RegisterMFA(f, &routes.MFA{
 		MFA: a.mfa, Sessions: a.sessions, Users: a.users, Hasher: a.hasher, Limiter: limiter,
@@ -177,6 +179,8 @@ func (a *App) newPublicApp() *fiber.App {
 		MaxPageSize:   a.cfg.Limits.MaxPageSize,
 		BatchLimit:    a.cfg.Limits.BatchLimit,
 		BatchMaxItems: a.cfg.Limits.BatchMaxItems,
+		Accounts:      a.accounts,
+		ClientAddr:    middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 	}, auth)
 	return f
 }

@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 
@@ -46,7 +49,40 @@ func NewSessions(cfg config.Config, db *bun.DB, tokens *models.TokenStore) *mode
 		MaxAge:        cfg.Sessions.MaxAge,
 		ReuseInterval: cfg.Sessions.ReuseInterval,
 		MaxPerUser:    cfg.Sessions.MaxPerUser,
-	}, cfg.DB.QueryTimeout, time.Now)
+	}, cfg.DB.QueryTimeout, time.Now, NewEventWriter(cfg, db))
+}
+
+// NewEventWriter returns the audit trail's writer of cfg over db: events go to the events table
+// and, with WEBHOOK_URL and WEBHOOK_SECRET set, the types of WEBHOOK_EVENTS (all when empty)
+// to the webhook outbox in the same statement.
+func NewEventWriter(cfg config.Config, db *bun.DB) *models.EventWriter {
+	return models.NewEventWriter(db, cfg.DB.QueryTimeout, webhookFilter(cfg.Webhook), time.Now)
+}
+
+// webhookFilter is the set of event types delivered: nil when webhooks are off. Unknown names
+// in WEBHOOK_EVENTS are refused by checkWebhookEvents before the service starts.
+func webhookFilter(w config.Webhook) models.WebhookFilter {
+	if !w.Enabled() {
+		return nil
+	}
+	if len(w.Events) == 0 {
+		return func(models.EventType) bool { return true }
+	}
+	want := make(map[models.EventType]bool, len(w.Events))
+	for _, t := range w.Events {
+		want[models.EventType(t)] = true
+	}
+	return func(t models.EventType) bool { return want[t] }
+}
+
+// checkWebhookEvents refuses a WEBHOOK_EVENTS entry that names no event type.
+func checkWebhookEvents(w config.Webhook) error {
+	for _, t := range w.Events {
+		if _, err := models.ParseEventType(t); err != nil {
+			return fmt.Errorf("%w: WEBHOOK_EVENTS: %q is not an event type", config.ErrInvalid, t)
+		}
+	}
+	return nil
 }
 
 // sweepInterval is how often recent revocations are deleted from Redis again (Reconciler.Sweep).
@@ -86,5 +122,33 @@ func (a *App) sweepRevocations(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
+	}
+}
+
+// exportPage is how many events one read of an export takes: the export holds at most one page
+// in memory, however long the account's history.
+const exportPage = 500
+
+// streamEvents emits the user's audit events, newest first, a keyset page at a time.
+func (a *App) streamEvents(ctx context.Context, userID uuid.UUID, emit func([]byte) error) error {
+	var cursor *models.Cursor
+	for {
+		page, err := a.events.List(ctx, models.EventFilter{UserID: userID}, cursor, exportPage)
+		if err != nil {
+			return err
+		}
+		for i := range page.Events {
+			raw, err := json.Marshal(&page.Events[i])
+			if err != nil {
+				return err
+			}
+			if err := emit(raw); err != nil {
+				return err
+			}
+		}
+		if page.Next == nil {
+			return nil
+		}
+		cursor = page.Next
 	}
 }

@@ -23,7 +23,35 @@ type Config struct {
 	Log      Log
 	Mail     Mail
 	MFA      MFA
+	// Audit keeps the audit trail; Webhook delivers its events.
+	Audit   Audit
+	Webhook Webhook
 }
+
+// Audit configures the audit trail.
+type Audit struct {
+	// Retention is how long events are kept; older ones are removed in bulk.
+	Retention time.Duration
+}
+
+// Webhook configures the delivery of events to one receiver, signed per Standard Webhooks.
+// Off unless URL and Secret are both set.
+type Webhook struct {
+	URL string
+	// Secret is the HMAC key: WEBHOOK_SECRET's base64 after its whsec_ prefix, decoded.
+	Secret []byte
+	// Events lists the event types delivered; empty: all.
+	Events       []string
+	PollInterval time.Duration
+	RetryBase    time.Duration
+	RetryMax     time.Duration
+	MaxAttempts  int
+	// Timeout bounds one POST.
+	Timeout time.Duration
+}
+
+// Enabled reports whether events are delivered.
+func (w Webhook) Enabled() bool { return w.URL != "" && len(w.Secret) > 0 }
 
 // HTTP configures the public listener.
 type HTTP struct {

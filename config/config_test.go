@@ -74,6 +74,12 @@ func TestFromValuesInvalid(t *testing.T) {
 		{"ErrSMTPTLSNoneWithSMTPS", map[string]string{"JWT_SECRET": secret, "SMTP_URL": "smtps://127.0.0.1:465", "SMTP_TLS": "none"}, []string{"contradicts"}},
 		{"ErrSMTPTLSUnknown", map[string]string{"JWT_SECRET": secret, "SMTP_URL": "smtp://127.0.0.1:25", "SMTP_TLS": "opportunistic"}, []string{"SMTP_TLS"}},
 		{"ErrSamePorts", map[string]string{"JWT_SECRET": secret, "ADMIN_PORT": "8080"}, []string{"ADMIN_PORT: must differ from PORT"}},
+		{"ErrWebhookSecretPrefix", map[string]string{"JWT_SECRET": secret, "WEBHOOK_URL": "https://hooks.example.com/x", "WEBHOOK_SECRET": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}, []string{"WEBHOOK_SECRET: must start with whsec_"}},
+		{"ErrWebhookSecretShort", map[string]string{"JWT_SECRET": secret, "WEBHOOK_URL": "https://hooks.example.com/x", "WEBHOOK_SECRET": "whsec_c2hvcnQ="}, []string{"WEBHOOK_SECRET: must hold at least 24 bytes"}},
+		{"ErrWebhookURLAlone", map[string]string{"JWT_SECRET": secret, "WEBHOOK_URL": "https://hooks.example.com/x"}, []string{"WEBHOOK_URL, WEBHOOK_SECRET: set both"}},
+		{"ErrWebhookURLScheme", map[string]string{"JWT_SECRET": secret, "WEBHOOK_URL": "ftp://hooks.example.com/x"}, []string{"WEBHOOK_URL"}},
+		{"ErrWebhookRetry", map[string]string{"JWT_SECRET": secret, "WEBHOOK_RETRY_BASE": "2m"}, []string{"WEBHOOK_RETRY_MAX: must be at least WEBHOOK_RETRY_BASE"}},
+		{"ErrAuditRetention", map[string]string{"JWT_SECRET": secret, "AUDIT_RETENTION": "1m"}, []string{"AUDIT_RETENTION"}},
 		{"ErrEveryProblemAtOnce", map[string]string{"JWT_SECRET": "short", "PORT": "x", "BCRYPT_COST": "99", "LOG_FORMAT": "xml"},
 			[]string{"JWT_SECRET", "PORT", "BCRYPT_COST", "LOG_FORMAT"}},
 	}
@@ -115,6 +121,23 @@ func TestSMTPSettings(t *testing.T) {
 		if IsLoopbackHost(host) {
 			t.Errorf("%s counted as loopback", host)
 		}
+	}
+}
+
+func TestWebhookSettings(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	cfg, err := FromValues(map[string]string{"JWT_SECRET": secret, "WEBHOOK_URL": "https://hooks.example.com/x",
+		"WEBHOOK_SECRET": "whsec_a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=", "WEBHOOK_EVENTS": "login.failed, logout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Webhook
+	if !w.Enabled() || string(w.Secret) != string(key) || len(w.Events) != 2 || w.Events[1] != "logout" ||
+		w.RetryBase != time.Second || w.RetryMax != time.Minute || w.PollInterval != time.Second || cfg.Audit.Retention != 2160*time.Hour {
+		t.Fatalf("webhook %+v, audit %+v", w, cfg.Audit)
+	}
+	if cfg, _ := FromValues(map[string]string{"JWT_SECRET": secret}); cfg.Webhook.Enabled() {
+		t.Fatal("webhooks on by default")
 	}
 }
 

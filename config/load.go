@@ -116,6 +116,12 @@ func (c Config) crossChecks() []string {
 		problems = append(problems, fmt.Sprintf("BCRYPT_MAX_COST: %d is below BCRYPT_COST (%d): new hashes could not be verified", c.Limits.BcryptMaxCost, c.Limits.BcryptCost))
 	}
 	problems = append(problems, c.Mail.smtpChecks()...)
+	if (c.Webhook.URL == "") != (len(c.Webhook.Secret) == 0) {
+		problems = append(problems, "WEBHOOK_URL, WEBHOOK_SECRET: set both (webhooks on) or neither")
+	}
+	if c.Webhook.RetryMax < c.Webhook.RetryBase {
+		problems = append(problems, "WEBHOOK_RETRY_MAX: must be at least WEBHOOK_RETRY_BASE")
+	}
 	return append(problems, c.Redis.topologyChecks()...)
 }
 

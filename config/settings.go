@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -318,6 +319,64 @@ var Settings = []Setting{
 	}},
 	{"MAIL_REQUEST_WINDOW", "1h", "window of the resend and forgot limits", func(c *Config, raw string) (err error) {
 		c.Mail.RequestWindow, err = parseDuration(raw, time.Second, 24*time.Hour)
+		return err
+	}},
+	{"AUDIT_RETENTION", "2160h", "how long audit events are kept; older months are dropped, the rest deleted in small batches", func(c *Config, raw string) (err error) {
+		c.Audit.Retention, err = parseDuration(raw, time.Hour, 100*366*24*time.Hour)
+		return err
+	}},
+	{"WEBHOOK_URL", "", "http(s) URL every audit event is POSTed to, signed (empty: no webhooks)", func(c *Config, raw string) (err error) {
+		if raw == "" {
+			return nil
+		}
+		c.Webhook.URL, err = parseURL(raw, "http", "https")
+		return err
+	}},
+	{"WEBHOOK_SECRET", "", "Standard Webhooks signing secret: whsec_ and the base64 of at least 24 random bytes", func(c *Config, raw string) error {
+		if raw == "" {
+			return nil
+		}
+		key, ok := strings.CutPrefix(raw, "whsec_")
+		if !ok {
+			return errors.New("must start with whsec_")
+		}
+		secret, err := base64.StdEncoding.DecodeString(key)
+		if err != nil {
+			return errors.New("must be whsec_ followed by standard base64")
+		}
+		if len(secret) < 24 {
+			return errors.New("must hold at least 24 bytes")
+		}
+		c.Webhook.Secret = secret
+		return nil
+	}},
+	{"WEBHOOK_EVENTS", "", "comma-separated event types delivered (empty: all)", func(c *Config, raw string) error {
+		c.Webhook.Events = nil
+		for _, t := range strings.Split(raw, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				c.Webhook.Events = append(c.Webhook.Events, t)
+			}
+		}
+		return nil
+	}},
+	{"WEBHOOK_POLL_INTERVAL", "1s", "how often the webhook worker looks for due deliveries", func(c *Config, raw string) (err error) {
+		c.Webhook.PollInterval, err = parseDuration(raw, 10*time.Millisecond, time.Hour)
+		return err
+	}},
+	{"WEBHOOK_RETRY_BASE", "1s", "wait after the first failed delivery; doubles with each failure", func(c *Config, raw string) (err error) {
+		c.Webhook.RetryBase, err = parseDuration(raw, 10*time.Millisecond, time.Hour)
+		return err
+	}},
+	{"WEBHOOK_RETRY_MAX", "1m", "longest wait between attempts; a delivery claimed by a process that died is retried within it", func(c *Config, raw string) (err error) {
+		c.Webhook.RetryMax, err = parseDuration(raw, 100*time.Millisecond, 24*time.Hour)
+		return err
+	}},
+	{"WEBHOOK_MAX_ATTEMPTS", "5000", "attempts before a delivery is marked failed (5000 at the 1m cap: about 3.5 days)", func(c *Config, raw string) (err error) {
+		c.Webhook.MaxAttempts, err = parseInt(raw, 1, 1<<30)
+		return err
+	}},
+	{"WEBHOOK_TIMEOUT", "10s", "deadline of one POST to the receiver (capped so a batch fits in WEBHOOK_RETRY_MAX)", func(c *Config, raw string) (err error) {
+		c.Webhook.Timeout, err = parseDuration(raw, 10*time.Millisecond, 10*time.Minute)
 		return err
 	}},
 	{"REGISTER_MAX_PER_ADDR", "20", "registrations per client address per window (validated ones, 409s included)", func(c *Config, raw string) (err error) {

@@ -16,7 +16,10 @@ import (
 // code, spent only if the deletion commits). Then Redis is told: every token of the user is
 // refused at once, on every instance. The counts stay exact (statement triggers), and the email
 // can register again.
-func (s *Sessions) DeleteAccount(ctx context.Context, userID uuid.UUID, check func(ctx context.Context, db bun.IDB) error) error {
+//
+// ev (may be nil) is recorded in the same transaction (user.deleted): the audit trail keeps the
+// user id; no event ever holds the email.
+func (s *Sessions) DeleteAccount(ctx context.Context, userID uuid.UUID, ev *Event, check func(ctx context.Context, db bun.IDB) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var ids []uuid.UUID
@@ -56,10 +59,13 @@ func (s *Sessions) DeleteAccount(ctx context.Context, userID uuid.UUID, check fu
 				return err
 			}
 		}
-		return nil
+		return s.record(ctx, tx, ev, userID, uuid.Nil)
 	})
 	if err != nil {
 		return sessionError(err)
+	}
+	if s.events != nil {
+		s.events.Notify()
 	}
 	return s.tokens.Drop(ctx, ids)
 }

@@ -14,11 +14,20 @@ import (
 type AccountStore struct {
 	db      *bun.DB
 	timeout time.Duration
+	// events writes user.registered and password.reset_requested with their rows; nil: none.
+	events *EventWriter
 }
 
 // NewAccountStore returns a store over db whose calls each get at most timeout.
 func NewAccountStore(db *bun.DB, timeout time.Duration) *AccountStore {
 	return &AccountStore{db: db, timeout: timeout}
+}
+
+// WithEvents returns a copy of the store that writes its audit events with w.
+func (s *AccountStore) WithEvents(w *EventWriter) *AccountStore {
+	c := *s
+	c.events = w
+	return &c
 }
 
 // outboxRow is the insert shape of a mail_outbox row; the database fills the rest.
@@ -45,8 +54,9 @@ const (
 
 // CreatePending inserts u (status and role as given) and its verification message in one
 // transaction: the user never exists without the message that lets them verify. A taken email
-// is a CodeConflict error and writes nothing.
-func (s *AccountStore) CreatePending(ctx context.Context, u *User) error {
+// is a CodeConflict error and writes nothing. ev (may be nil) is recorded in the same
+// transaction, with the new user's id.
+func (s *AccountStore) CreatePending(ctx context.Context, u *User, ev *Event) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
@@ -57,19 +67,73 @@ func (s *AccountStore) CreatePending(ctx context.Context, u *User) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.NewInsert().Model(&outboxRow{Kind: MailVerify, Recipient: u.Email}).Exec(ctx)
-		return err
+		if _, err = tx.NewInsert().Model(&outboxRow{Kind: MailVerify, Recipient: u.Email}).Exec(ctx); err != nil {
+			return err
+		}
+		if ev == nil {
+			return nil
+		}
+		e := *ev
+		e.UserID = &u.ID
+		return s.events.Record(ctx, tx, e)
 	})
+	if err == nil {
+		s.events.Notify()
+	}
+	return dbError(err)
+}
+
+// Create inserts u (status and role as given) with its user.registered event ev (may be nil)
+// in one transaction: an admin's batch, whose users are active and get no mail.
+func (s *AccountStore) Create(ctx context.Context, u *User, ev *Event) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := (&BunUserStore{db: tx, timeout: s.timeout}).Create(ctx, u); err != nil {
+			return err
+		}
+		if ev == nil {
+			return nil
+		}
+		e := *ev
+		e.UserID = &u.ID
+		return s.events.Record(ctx, tx, e)
+	})
+	if err == nil {
+		s.events.Notify()
+	}
 	return dbError(err)
 }
 
 // RequestMail queues a message of kind to email, whether or not an account uses it: the
 // request costs the same for every address, and the delivery worker decides whether anything
-// is sent (forgot: any account; resend: a pending one).
-func (s *AccountStore) RequestMail(ctx context.Context, kind MailKind, email string) error {
+// is sent (forgot: any account; resend: a pending one). ev (may be nil) is recorded in the
+// same transaction, with the id of the account that uses email, if any: the same work for
+// every address.
+func (s *AccountStore) RequestMail(ctx context.Context, kind MailKind, email string, ev *Event) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	_, err := s.db.NewInsert().Model(&outboxRow{Kind: kind, Recipient: email}).Exec(ctx)
+	if ev == nil || s.events == nil {
+		_, err := s.db.NewInsert().Model(&outboxRow{Kind: kind, Recipient: email}).Exec(ctx)
+		return dbError(err)
+	}
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&outboxRow{Kind: kind, Recipient: email}).Exec(ctx); err != nil {
+			return err
+		}
+		var ids []uuid.UUID
+		if err := tx.NewRaw("SELECT id FROM users WHERE lower(email) = lower(?)", email).Scan(ctx, &ids); err != nil {
+			return err
+		}
+		e := *ev
+		if len(ids) == 1 {
+			e.UserID = &ids[0]
+		}
+		return s.events.Record(ctx, tx, e)
+	})
+	if err == nil {
+		s.events.Notify()
+	}
 	return dbError(err)
 }
 

@@ -119,4 +119,33 @@
 // With Redis down the caller registers uncounted (registration needs only Postgres). Mail
 // requests (MailRequestLimiter) count every request per route, for an existing account or not,
 // so the limit itself says nothing about which emails exist.
+//
+// # Audit trail
+//
+// An Event ({id, type, at, user_id, actor_id, session_id, ip, user_agent, details}) is written
+// by an EventWriter. Record(ctx, db, ev) takes the caller's bun.IDB, so an event commits in the
+// transaction of the change it records: Sessions.Open, Refresh, Revoke, RevokeAll and EndAllWith
+// take an optional *Event (nil: none) and fill in the user and session; AccountStore writes
+// user.registered and password.reset_requested with their rows; Accounts writes role.changed,
+// user.suspended (with the suspension and the end of the sessions, one transaction) and
+// user.activated; Importer writes users.imported. Events that go with no change (a failed login,
+// a refresh reuse's 401) are written by Write before the answer; a failure to write fails the
+// request. A new feature (MFA, email change, account deletion) records its event the same way:
+// pass an Event to EndAllWith, or call Record inside its own transaction and Notify after the
+// commit. Record refuses detail names that look like secrets (password, hash, token, code, link,
+// secret, url). Login's event is one statement (RecordAll: login.succeeded and a session.revoked
+// for each session the login evicted past MaxPerUser, one multi-row INSERT into events), and
+// with webhooks on a CTE that also inserts the deliveries into webhook_outbox, so the events and
+// their deliveries commit together or not at all.
+//
+// events is range-partitioned by month on at, with no DEFAULT partition (one holding rows of a
+// month would make creating that month's partition fail): events_ensure_partitions makes them
+// ahead, in the migration and in EventStore.Maintain. The primary key (at, id) and the indexes
+// (user_id, at, id) and (type, at, id) let every list walk backwards from its cursor and stop
+// after a page, and let the planner skip months outside since/until or past the cursor.
+// Retention drops whole months and deletes the straddling month's old rows in bounded batches;
+// each step is a short transaction under pg_try_advisory_xact_lock (one replica at a time, and
+// safe through PgBouncer's transaction pooling, where a session lock would stick to a pooled
+// connection) with a 500 ms lock_timeout, so a DDL lock queued behind a long transaction never
+// holds inserts up for longer.
 package models

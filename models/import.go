@@ -64,6 +64,15 @@ type ImportResult struct {
 type Importer struct {
 	db      *bun.DB
 	maxCost int
+	events  *EventWriter
+}
+
+// WithEvents returns the importer recording a users.imported event, with the counts, in the
+// import's transaction.
+func (im *Importer) WithEvents(w *EventWriter) *Importer {
+	c := *im
+	c.events = w
+	return &c
 }
 
 // NewImporter returns an Importer writing to db that accepts hashes of cost 4 to maxCost
@@ -121,6 +130,11 @@ func (im *Importer) Run(ctx context.Context, src ImportSource, dryRun bool, obs 
 	res.Imported = inserted
 	res.Failed += lost
 	res.Skipped += plan.candidates - inserted - lost
+	if err := im.events.Record(ctx, tx, Event{Type: EventUsersImported, Details: map[string]any{
+		"imported": res.Imported, "skipped": res.Skipped, "failed": res.Failed,
+	}}); err != nil {
+		return ImportResult{}, fmt.Errorf("import: audit event: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return ImportResult{}, fmt.Errorf("import: commit: %w", err)
 	}

@@ -9,30 +9,44 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// OutboxMessage is a claimed row of the mail outbox.
+// OutboxMessage is a claimed row of an outbox: mail (Kind, Recipient) or webhook (Kind is the
+// event's type, EventID and Payload the delivery).
 type OutboxMessage struct {
 	bun.BaseModel `bun:"table:mail_outbox"`
 
 	ID        int64     `bun:"id"`
 	Kind      MailKind  `bun:"kind"`
 	Recipient string    `bun:"recipient"`
+	EventID   uuid.UUID `bun:"event_id"`
+	Payload   string    `bun:"payload"`
 	CreatedAt time.Time `bun:"created_at"`
 	// Attempts counts this claim. It fences the row: every later write names it, so a worker
 	// whose lease ran out (and whose row another worker took) changes nothing.
 	Attempts int `bun:"attempts"`
 }
 
-// Outbox is the delivery side of the mail outbox, used by the delivery worker. Rows are claimed
-// with FOR UPDATE SKIP LOCKED and a lease, so any number of replicas share one outbox and each
-// row is worked on by one of them at a time.
+// Outbox is the delivery side of an outbox table, used by the delivery worker (app/outbox):
+// mail_outbox and webhook_outbox share this one mechanism. Rows are claimed with FOR UPDATE
+// SKIP LOCKED and a lease, so any number of replicas share one outbox and each row is worked
+// on by one of them at a time; the attempt count fences every later write.
 type Outbox struct {
 	db      *bun.DB
 	timeout time.Duration
+	// table is the outbox table, columns what a claim returns of it; mail also prunes its
+	// tokens.
+	table   string
+	columns string
+	mail    bool
 }
 
-// NewOutbox returns an Outbox over db whose calls each get at most timeout.
+// NewOutbox returns the mail Outbox over db whose calls each get at most timeout.
 func NewOutbox(db *bun.DB, timeout time.Duration) *Outbox {
-	return &Outbox{db: db, timeout: timeout}
+	return &Outbox{db: db, timeout: timeout, table: "mail_outbox", columns: "id, kind, recipient, created_at, attempts", mail: true}
+}
+
+// NewWebhookOutbox returns the webhook Outbox over db (rows written by EventWriter).
+func NewWebhookOutbox(db *bun.DB, timeout time.Duration) *Outbox {
+	return &Outbox{db: db, timeout: timeout, table: "webhook_outbox", columns: "id, kind, event_id, payload, created_at, attempts"}
 }
 
 // Claim takes up to limit due messages, oldest first, and hides them from other workers for
@@ -43,14 +57,14 @@ func (o *Outbox) Claim(ctx context.Context, limit int, lease time.Duration) ([]O
 	defer cancel()
 	var msgs []OutboxMessage
 	err := o.db.NewRaw(`
-		UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_at = clock_timestamp() + ?::interval
+		UPDATE `+o.table+` SET attempts = attempts + 1, next_attempt_at = clock_timestamp() + ?::interval
 		 WHERE id IN (
-			SELECT id FROM mail_outbox
+			SELECT id FROM `+o.table+`
 			 WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()
 			 ORDER BY next_attempt_at
 			 LIMIT ?
 			   FOR UPDATE SKIP LOCKED)
-		RETURNING id, kind, recipient, created_at, attempts`, interval(lease), limit).Scan(ctx, &msgs)
+		RETURNING `+o.columns, interval(lease), limit).Scan(ctx, &msgs)
 	if err != nil {
 		return nil, dbError(err)
 	}
@@ -85,7 +99,7 @@ func (o *Outbox) Release(ctx context.Context, m *OutboxMessage) error {
 func (o *Outbox) Drop(ctx context.Context, m *OutboxMessage) error {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	_, err := o.db.NewRaw(`DELETE FROM mail_outbox WHERE id = ? AND attempts = ?`, m.ID, m.Attempts).Exec(ctx)
+	_, err := o.db.NewRaw(`DELETE FROM `+o.table+` WHERE id = ? AND attempts = ?`, m.ID, m.Attempts).Exec(ctx)
 	return dbError(err)
 }
 
@@ -93,7 +107,7 @@ func (o *Outbox) update(ctx context.Context, m *OutboxMessage, set string, args 
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	args = append(args, m.ID, m.Attempts)
-	res, err := o.db.NewRaw(`UPDATE mail_outbox SET `+set+` WHERE id = ? AND attempts = ? AND status = 'pending'`, args...).Exec(ctx)
+	res, err := o.db.NewRaw(`UPDATE `+o.table+` SET `+set+` WHERE id = ? AND attempts = ? AND status = 'pending'`, args...).Exec(ctx)
 	if err != nil {
 		return false, dbError(err)
 	}
@@ -106,7 +120,7 @@ func (o *Outbox) Pending(ctx context.Context) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	var n int64
-	err := o.db.NewRaw(`SELECT count(*) FROM mail_outbox WHERE status = 'pending'`).Scan(ctx, &n)
+	err := o.db.NewRaw(`SELECT count(*) FROM `+o.table+` WHERE status = 'pending'`).Scan(ctx, &n)
 	return n, dbError(err)
 }
 
@@ -136,12 +150,20 @@ func (o *Outbox) DeleteToken(ctx context.Context, hash []byte) error {
 	return dbError(err)
 }
 
-// Prune deletes what has served its purpose: messages sent or failed before keep, and tokens
-// that expired before keep. It returns how many rows went.
+// Prune deletes what has served its purpose: messages sent or failed before keep, and (mail)
+// tokens that expired before keep. It returns how many rows went.
 func (o *Outbox) Prune(ctx context.Context, keep time.Duration) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	var n int64
+	if !o.mail {
+		res, err := o.db.NewRaw(`DELETE FROM `+o.table+` WHERE status <> 'pending' AND created_at < clock_timestamp() - ?::interval`, interval(keep)).Exec(ctx)
+		if err != nil {
+			return 0, dbError(err)
+		}
+		n, _ = res.RowsAffected()
+		return n, nil
+	}
 	err := o.db.NewRaw(`
 		WITH m AS (DELETE FROM mail_outbox WHERE status <> 'pending' AND created_at < clock_timestamp() - ?::interval RETURNING 1),
 		     t AS (DELETE FROM mail_tokens WHERE expires_at < clock_timestamp() - ?::interval RETURNING 1)

@@ -22,11 +22,34 @@ type Sessions struct {
 	opts    SessionOptions
 	timeout time.Duration
 	now     func() time.Time
+	// events records the audit trail of logins, refreshes and revocations, each in the
+	// transaction of its change; nil records nothing.
+	events *EventWriter
 }
 
-// NewSessions returns the sessions service; now is the clock (time.Now outside tests).
-func NewSessions(db *bun.DB, tokens *TokenStore, issuer *Issuer, opts SessionOptions, timeout time.Duration, now func() time.Time) *Sessions {
-	return &Sessions{db: db, tokens: tokens, issuer: issuer, opts: opts, timeout: timeout, now: now}
+// NewSessions returns the sessions service; now is the clock (time.Now outside tests); events
+// (may be nil) writes the audit trail.
+func NewSessions(db *bun.DB, tokens *TokenStore, issuer *Issuer, opts SessionOptions, timeout time.Duration, now func() time.Time, events *EventWriter) *Sessions {
+	return &Sessions{db: db, tokens: tokens, issuer: issuer, opts: opts, timeout: timeout, now: now, events: events}
+}
+
+// Events returns the audit trail's writer (nil when there is none).
+func (s *Sessions) Events() *EventWriter { return s.events }
+
+// record writes ev in tx when ev is not nil, with userID and sid filled in when ev leaves
+// them unset.
+func (s *Sessions) record(ctx context.Context, tx bun.IDB, ev *Event, userID, sid uuid.UUID) error {
+	if ev == nil {
+		return nil
+	}
+	e := *ev
+	if e.UserID == nil {
+		e.UserID = UUIDRef(userID)
+	}
+	if e.SessionID == nil {
+		e.SessionID = UUIDRef(sid)
+	}
+	return s.events.Record(ctx, tx, e)
 }
 
 // Options returns the lifetimes and limits in force.
@@ -111,6 +134,17 @@ func (s *Sessions) Open(ctx context.Context, proof LoginProof, client Client) (*
 		if evicted, err = s.evict(ctx, tx, proof.UserID, now); err != nil {
 			return err
 		}
+		// The login's one event insert, in the session's transaction: login.succeeded, and
+		// session.revoked for each session it evicted (the same statement).
+		evs := []Event{Event{Type: EventLoginSucceeded, At: now, UserID: &proof.UserID, SessionID: &sess.ID,
+			Details: map[string]any{"amr": sess.AMR}}.WithClient(client)}
+		for _, id := range evicted {
+			evs = append(evs, Event{Type: EventSessionRevoked, At: now, UserID: &proof.UserID, SessionID: &id,
+				Details: map[string]any{"reason": EndEvicted}}.WithClient(client))
+		}
+		if err := s.events.RecordAll(ctx, tx, evs...); err != nil {
+			return err
+		}
 		grant, err = s.grant(ctx, tx, sess, user.role, now)
 		if err != nil {
 			return err
@@ -124,6 +158,7 @@ func (s *Sessions) Open(ctx context.Context, proof LoginProof, client Client) (*
 		}
 		return nil, sessionError(err)
 	}
+	s.events.Notify()
 	return grant, nil
 }
 
@@ -248,12 +283,15 @@ func (s *Sessions) Refresh(ctx context.Context, token string, client Client) (*G
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "UPDATE refresh_tokens SET spent_at = ?, successor = ? WHERE token_hash = ?", now, sealed, hash)
-		return err
+		if _, err = tx.ExecContext(ctx, "UPDATE refresh_tokens SET spent_at = ?, successor = ? WHERE token_hash = ?", now, sealed, hash); err != nil {
+			return err
+		}
+		ev := Event{Type: EventSessionRefreshed, At: now}.WithClient(client)
+		return s.record(ctx, tx, &ev, sess.UserID, sess.ID)
 	})
 	if errors.Is(err, errReused) || errors.Is(err, errBadRefreshToken) {
 		if errors.Is(err, errReused) {
-			if err := s.revokeReused(ctx, row.sessionID); err != nil {
+			if err := s.revokeReused(ctx, row.userID, row.sessionID, client); err != nil {
 				return nil, err
 			}
 		} else if drop {
@@ -266,6 +304,7 @@ func (s *Sessions) Refresh(ctx context.Context, token string, client Client) (*G
 	if err != nil {
 		return nil, sessionError(err)
 	}
+	s.events.Notify()
 	return grant, nil
 }
 
@@ -273,11 +312,21 @@ var errReused = Errorf(CodeUnauthorized, "refresh token reused")
 
 // revokeReused ends a session whose spent refresh token came back after the reuse interval.
 // Refresh's transaction found it and rolled back (it returns an error); this commits the
-// revocation, then drops the session from Redis. The revocation is durable before the 401.
-func (s *Sessions) revokeReused(ctx context.Context, sid uuid.UUID) error {
-	if _, err := s.db.ExecContext(ctx, "UPDATE sessions SET revoked_at = coalesce(revoked_at, ?), revoke_reason = coalesce(revoke_reason, ?) WHERE id = ?", s.now(), EndReused, sid); err != nil {
+// revocation with its refresh.reused event, then drops the session from Redis. The revocation
+// and the event are durable before the 401.
+func (s *Sessions) revokeReused(ctx context.Context, userID, sid uuid.UUID, client Client) error {
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		now := s.now()
+		if _, err := tx.ExecContext(ctx, "UPDATE sessions SET revoked_at = coalesce(revoked_at, ?), revoke_reason = coalesce(revoke_reason, ?) WHERE id = ?", now, EndReused, sid); err != nil {
+			return err
+		}
+		ev := Event{Type: EventRefreshReused, At: now}.WithClient(client)
+		return s.record(ctx, tx, &ev, userID, sid)
+	})
+	if err != nil {
 		return sessionError(err)
 	}
+	s.events.Notify()
 	return s.tokens.Drop(ctx, []uuid.UUID{sid})
 }
 
@@ -299,47 +348,61 @@ func (s *Sessions) List(ctx context.Context, userID uuid.UUID) ([]Session, error
 // Revoke ends the user's live session sid: its access and refresh tokens are refused from then
 // on. A session that is not one of the user's live ones is CodeNotFound.
 //
-// jtis are whitelist entries to remove too (logout's own token): tidiness, since a token of an
-// ended session is refused anyway.
-func (s *Sessions) Revoke(ctx context.Context, userID, sid uuid.UUID, reason string, jtis ...string) error {
+// ev (may be nil) is recorded in the revocation's transaction, with the user and the session
+// filled in. jtis are whitelist entries to remove too (logout's own token): tidiness, since a
+// token of an ended session is refused anyway.
+func (s *Sessions) Revoke(ctx context.Context, userID, sid uuid.UUID, reason string, ev *Event, jtis ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	now := s.now()
 	var ids []uuid.UUID
-	err := s.db.NewRaw(`UPDATE sessions SET revoked_at = ?, revoke_reason = ?
-		WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
-		RETURNING id`, now, reason, sid, userID, now, now.Add(-s.opts.IdleTimeout)).Scan(ctx, &ids)
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		now := s.now()
+		err := tx.NewRaw(`UPDATE sessions SET revoked_at = ?, revoke_reason = ?
+			WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at > ?
+			RETURNING id`, now, reason, sid, userID, now, now.Add(-s.opts.IdleTimeout)).Scan(ctx, &ids)
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return errSessionNotFound
+		}
+		return s.record(ctx, tx, ev, userID, sid)
+	})
 	if err != nil {
 		return sessionError(err)
 	}
-	if len(ids) == 0 {
-		return errSessionNotFound
-	}
+	s.events.Notify()
 	return s.tokens.Drop(ctx, ids, jtis...)
 }
 
 // RevokeAll ends every session of the user but keep (uuid.Nil: none) and returns how many it
 // ended. It also bumps the user's session epoch, so a login in flight, whose session is not
-// written yet, opens none (Open). An unknown user is CodeNotFound.
-func (s *Sessions) RevokeAll(ctx context.Context, userID, keep uuid.UUID, reason string) (int, error) {
+// written yet, opens none (Open). An unknown user is CodeNotFound. ev (may be nil) is recorded
+// in the same transaction, with the user filled in.
+func (s *Sessions) RevokeAll(ctx context.Context, userID, keep uuid.UUID, reason string, ev *Event) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var ids []uuid.UUID
 	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
 		ids, err = endAll(ctx, tx, userID, keep, reason, s.now())
-		return err
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, ev, userID, uuid.Nil)
 	})
 	if err != nil {
 		return 0, sessionError(err)
 	}
+	s.events.Notify()
 	return len(ids), s.tokens.Drop(ctx, ids)
 }
 
 // EndAllWith runs change and ends every session of the user it names but keep, in one
 // transaction: a password reset or change, or a verification, never commits without its
-// revocation. change returns the user whose sessions end (uuid.Nil: none).
-func (s *Sessions) EndAllWith(ctx context.Context, keep uuid.UUID, reason string, change func(ctx context.Context, db bun.IDB) (uuid.UUID, error)) error {
+// revocation. change returns the user whose sessions end (uuid.Nil: none). ev (may be nil) is
+// recorded in the same transaction, with that user filled in.
+func (s *Sessions) EndAllWith(ctx context.Context, keep uuid.UUID, reason string, ev *Event, change func(ctx context.Context, db bun.IDB) (uuid.UUID, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var ids []uuid.UUID
@@ -348,12 +411,15 @@ func (s *Sessions) EndAllWith(ctx context.Context, keep uuid.UUID, reason string
 		if err != nil || userID == uuid.Nil {
 			return err
 		}
-		ids, err = endAll(ctx, tx, userID, keep, reason, s.now())
-		return err
+		if ids, err = endAll(ctx, tx, userID, keep, reason, s.now()); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, ev, userID, uuid.Nil)
 	})
 	if err != nil {
 		return sessionError(err)
 	}
+	s.events.Notify()
 	return s.tokens.Drop(ctx, ids)
 }
 

@@ -41,7 +41,7 @@ func newSessionsEnv(t *testing.T) *sessionsEnv {
 	rdb := mustRedis(t)
 	e := &sessionsEnv{db: db, rdb: rdb, users: models.NewBunUserStore(db, storeTimeout), tokens: models.NewTokenStore(rdb, storeTimeout), clock: newClock()}
 	issuer := models.NewIssuer(models.IssuerOptions{Secret: []byte(apptest.Secret), Issuer: "auth-api", Expiry: time.Hour}, time.Now)
-	e.sessions = models.NewSessions(db, e.tokens, issuer, testSessionOptions, storeTimeout, e.clock.Now)
+	e.sessions = models.NewSessions(db, e.tokens, issuer, testSessionOptions, storeTimeout, e.clock.Now, nil)
 	return e
 }
 
@@ -90,7 +90,7 @@ func TestSessionOpen(t *testing.T) {
 	})
 	t.Run("ErrEpochBumpedMeanwhile", func(t *testing.T) {
 		u := e.user(t)
-		_, err := e.sessions.RevokeAll(ctx, u.ID, uuid.Nil, models.EndLogoutAll)
+		_, err := e.sessions.RevokeAll(ctx, u.ID, uuid.Nil, models.EndLogoutAll, nil)
 		apptest.Must(t, err, "revoke all")
 		_, err = e.sessions.Open(ctx, models.LoginProof{UserID: u.ID, VerifiedHash: u.PasswordHash, SessionEpoch: 0}, models.Client{})
 		wantCode(t, err, models.CodeUnauthorized)
@@ -235,15 +235,15 @@ func TestSessionRevoke(t *testing.T) {
 	t.Run("OKOne", func(t *testing.T) {
 		u := e.user(t)
 		a, b := e.open(t, u), e.open(t, u)
-		apptest.Must(t, e.sessions.Revoke(ctx, u.ID, a.SessionID, models.EndRevoked), "revoke")
+		apptest.Must(t, e.sessions.Revoke(ctx, u.ID, a.SessionID, models.EndRevoked, nil), "revoke")
 		if e.live(t, a.SessionID) || !e.live(t, b.SessionID) {
 			t.Fatal("wrong session ended")
 		}
-		wantCode(t, e.sessions.Revoke(ctx, u.ID, a.SessionID, models.EndRevoked), models.CodeNotFound)
+		wantCode(t, e.sessions.Revoke(ctx, u.ID, a.SessionID, models.EndRevoked, nil), models.CodeNotFound)
 	})
 	t.Run("ErrAnotherUsers", func(t *testing.T) {
 		a := e.open(t, e.user(t))
-		wantCode(t, e.sessions.Revoke(ctx, e.user(t).ID, a.SessionID, models.EndRevoked), models.CodeNotFound)
+		wantCode(t, e.sessions.Revoke(ctx, e.user(t).ID, a.SessionID, models.EndRevoked, nil), models.CodeNotFound)
 		if !e.live(t, a.SessionID) {
 			t.Fatal("another user ended it")
 		}
@@ -251,7 +251,7 @@ func TestSessionRevoke(t *testing.T) {
 	t.Run("OKAllButOne", func(t *testing.T) {
 		u := e.user(t)
 		a, b, c := e.open(t, u), e.open(t, u), e.open(t, u)
-		n, err := e.sessions.RevokeAll(ctx, u.ID, b.SessionID, models.EndPassword)
+		n, err := e.sessions.RevokeAll(ctx, u.ID, b.SessionID, models.EndPassword, nil)
 		apptest.Must(t, err, "revoke all")
 		if n != 2 || e.live(t, a.SessionID) || !e.live(t, b.SessionID) || e.live(t, c.SessionID) {
 			t.Fatalf("n = %d", n)
@@ -316,7 +316,7 @@ func TestSessionPrune(t *testing.T) {
 	ctx := context.Background()
 	u := e.user(t)
 	ended, live := e.open(t, u), e.open(t, u)
-	apptest.Must(t, e.sessions.Revoke(ctx, u.ID, ended.SessionID, models.EndLogout), "revoke")
+	apptest.Must(t, e.sessions.Revoke(ctx, u.ID, ended.SessionID, models.EndLogout, nil), "revoke")
 	_, err := e.db.ExecContext(ctx, "UPDATE sessions SET revoked_at = revoked_at - interval '2 hours' WHERE id = ?", ended.SessionID)
 	apptest.Must(t, err, "age the revocation")
 	n, err := models.NewReconciler(e.db, time.Hour, nil).Prune(ctx, testSessionOptions.IdleTimeout, 100)

@@ -16,8 +16,14 @@ import (
 // BunUserStore is the Postgres UserStore. Every call runs under its own deadline, because a
 // Fiber request context is never cancelled when the client goes away.
 type BunUserStore struct {
-	db      *bun.DB
+	db      bun.IDB
 	timeout time.Duration
+}
+
+// In returns the store over db (a transaction), so its writes commit with the caller's others
+// (an account change with its audit event).
+func (s *BunUserStore) In(db bun.IDB) *BunUserStore {
+	return &BunUserStore{db: db, timeout: s.timeout}
 }
 
 // NewBunUserStore returns a store over db whose calls each get at most timeout.

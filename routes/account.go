@@ -58,7 +58,8 @@ func (h *Account) verify(c *fiber.Ctx) error {
 	// Verifying ends every session opened before it, in the same transaction: whoever registered
 	// the address before its owner proved it keeps nothing (account pre-hijacking).
 	var user *models.User
-	err = h.Sessions.EndAllWith(c.UserContext(), uuid.Nil, models.EndVerified, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
+	ev := auditEvent(c, h.ClientAddr, models.EventUserVerified, nil)
+	err = h.Sessions.EndAllWith(c.UserContext(), uuid.Nil, models.EndVerified, ev, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
 		var err error
 		user, err = h.Accounts.VerifyIn(ctx, db, hash)
 		if err != nil {
@@ -113,7 +114,11 @@ func (h *Account) requestMail(c *fiber.Ctx, route string, kind models.MailKind) 
 		}
 		return err
 	}
-	if err := h.Accounts.RequestMail(ctx, kind, email); err != nil {
+	var ev *models.Event
+	if kind == models.MailReset {
+		ev = auditEvent(c, h.ClientAddr, models.EventPasswordResetRequest, nil)
+	}
+	if err := h.Accounts.RequestMail(ctx, kind, email, ev); err != nil {
 		return err
 	}
 	h.MailQueued()
@@ -160,7 +165,8 @@ func (h *Account) reset(c *fiber.Ctx) error {
 	}
 	// The new hash and the end of every session commit together; a login that checked the old
 	// password meanwhile finds another hash when it opens its session, and gets none.
-	err = h.Sessions.EndAllWith(ctx, uuid.Nil, models.EndReset, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
+	ev := auditEvent(c, h.ClientAddr, models.EventPasswordReset, nil)
+	err = h.Sessions.EndAllWith(ctx, uuid.Nil, models.EndReset, ev, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
 		if _, err := h.Accounts.ResetPasswordIn(ctx, db, hash, newHash); err != nil {
 			return uuid.Nil, err
 		}
@@ -217,6 +223,12 @@ func (h *Account) change(c *fiber.Ctx) error {
 	if !ok {
 		// Reserve has counted this failure already, on the login counters.
 		h.Events("password_change", "invalid_credentials")
+		// It counts as a failed login, and is recorded as one.
+		ev := auditEvent(c, h.ClientAddr, models.EventLoginFailed, map[string]any{"reason": models.LoginFailedBadPassword, "via": "password_change"})
+		ev.UserID = &user.ID
+		if err := h.Sessions.Events().Write(ctx, *ev); err != nil {
+			return err
+		}
 		return models.Errorf(models.CodeUnauthorized, "current password is incorrect")
 	}
 	// The right password is not a login: the count goes back, the other counters stay.
@@ -230,7 +242,8 @@ func (h *Account) change(c *fiber.Ctx) error {
 	if err != nil {
 		return models.Errorf(models.CodeUnauthorized, "invalid token")
 	}
-	err = h.Sessions.EndAllWith(ctx, keep, models.EndPassword, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
+	ev := auditEvent(c, h.ClientAddr, models.EventPasswordChanged, nil)
+	err = h.Sessions.EndAllWith(ctx, keep, models.EndPassword, ev, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
 		return user.ID, h.Accounts.SetPasswordIn(ctx, db, user.ID, user.PasswordHash, newHash)
 	})
 	if err != nil {

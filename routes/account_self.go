@@ -75,10 +75,15 @@ func (h *SelfService) deleteMe(c *fiber.Ctx) error {
 	}
 	if !ok {
 		h.Events("account_delete", "invalid_credentials")
+		ev := auditEvent(c, h.ClientAddr, models.EventLoginFailed, map[string]any{"reason": models.LoginFailedBadPassword})
+		ev.UserID = &user.ID
+		if err := h.Sessions.Events().Write(ctx, *ev); err != nil {
+			return err
+		}
 		return models.ErrInvalidCredentials // Reserve counted it
 	}
 	wrongCode := false
-	err = h.Sessions.DeleteAccount(ctx, user.ID, func(ctx context.Context, db bun.IDB) error {
+	err = h.Sessions.DeleteAccount(ctx, user.ID, auditEvent(c, h.ClientAddr, models.EventUserDeleted, nil), func(ctx context.Context, db bun.IDB) error {
 		if !user.MFAEnabled {
 			return nil
 		}

@@ -73,7 +73,7 @@ func (h *Auth) register(c *fiber.Ctx) error {
 		h.Events("register", "limit_unavailable")
 		attempt = nil
 	}
-	u, err := h.create(ctx, email, password)
+	u, err := h.create(ctx, email, password, auditEvent(c, h.ClientAddr, models.EventUserRegistered, nil))
 	if err != nil {
 		if attempt != nil && models.ErrorCode(err) == models.CodeUnavailable {
 			attempt.Cancel(ctx) // the server's failure, not the client's: do not count it
@@ -86,8 +86,8 @@ func (h *Auth) register(c *fiber.Ctx) error {
 }
 
 // create hashes and inserts a pending_verification user (and its verification message) with a
-// validated email and password.
-func (h *Auth) create(ctx context.Context, email, password string) (*models.User, error) {
+// validated email and password, with its user.registered event ev.
+func (h *Auth) create(ctx context.Context, email, password string, ev *models.Event) (*models.User, error) {
 	// Checked before hashing so a duplicate costs no bcrypt work; the unique index still
 	// decides races between concurrent registrations.
 	taken, err := h.Users.EmailExists(ctx, email)
@@ -104,7 +104,7 @@ func (h *Auth) create(ctx context.Context, email, password string) (*models.User
 	}
 	u := &models.User{Email: email, PasswordHash: hash, Status: models.StatusPendingVerification, Role: models.RoleUser}
 	// The verification message is queued in the same transaction as the user.
-	if err := h.Accounts.CreatePending(ctx, u); err != nil {
+	if err := h.Accounts.CreatePending(ctx, u, ev); err != nil {
 		if models.ErrorCode(err) == models.CodeConflict {
 			h.Events("register", "conflict")
 		}
@@ -163,6 +163,18 @@ func (h *Auth) login(c *fiber.Ctx) error {
 	if err != nil {
 		if models.ErrorCode(err) == models.CodeRateLimited {
 			h.Events("login", "rate_limited")
+			// The event names the account whenever the email is one's, refused or not.
+			var user *models.User
+			if models.ValidateEmail(email) == nil {
+				found, lookupErr := h.Users.ByEmail(ctx, email)
+				if lookupErr != nil && models.ErrorCode(lookupErr) != models.CodeNotFound {
+					return lookupErr
+				}
+				user = found
+			}
+			if evErr := h.loginFailed(c, user, models.LoginFailedRateLimited); evErr != nil {
+				return evErr
+			}
 		}
 		return err
 	}
@@ -190,11 +202,21 @@ func (h *Auth) login(c *fiber.Ctx) error {
 	if !ok {
 		// Reserve has counted this failure already.
 		h.Events("login", "invalid_credentials")
+		reason := models.LoginFailedBadPassword
+		if user == nil {
+			reason = models.LoginFailedUnknownEmail
+		}
+		if err := h.loginFailed(c, user, reason); err != nil {
+			return err
+		}
 		return models.ErrInvalidCredentials
 	}
 	if user.IsSuspendedAt(time.Now()) {
 		_ = attempt.Cancel(ctx)
 		h.Events("login", "suspended")
+		if err := h.loginFailed(c, user, models.LoginFailedSuspended); err != nil {
+			return err
+		}
 		return models.Errorf(models.CodeForbidden, "account suspended")
 	}
 	// The hash the password matched and the epoch read with it go along: the session opens
@@ -219,8 +241,18 @@ func (h *Auth) login(c *fiber.Ctx) error {
 		switch models.ErrorCode(err) {
 		case models.CodeForbidden:
 			h.Events("login", "suspended")
+			if evErr := h.loginFailed(c, user, models.LoginFailedSuspended); evErr != nil {
+				return evErr
+			}
 		case models.CodeUnauthorized:
 			h.Events("login", "raced_revocation")
+			if errors.Is(err, models.ErrInvalidCredentials) {
+				// The password matched a hash a reset or change replaced meanwhile: it is no
+				// longer the account's.
+				if evErr := h.loginFailed(c, user, models.LoginFailedBadPassword); evErr != nil {
+					return evErr
+				}
+			}
 		}
 		return err
 	}
@@ -232,6 +264,17 @@ func (h *Auth) login(c *fiber.Ctx) error {
 	h.rehash(ctx, user, user.PasswordHash, password)
 	h.Events("login", "success")
 	return c.JSON(grantJSON(grant, h.Sessions.Options().AccessTTL))
+}
+
+// loginFailed writes login.failed before the answer goes out: with the account's id whenever
+// the email names one (user), null only for an unknown email. A failure to write it fails the
+// request (503): no refusal goes unrecorded.
+func (h *Auth) loginFailed(c *fiber.Ctx, user *models.User, reason string) error {
+	ev := auditEvent(c, h.ClientAddr, models.EventLoginFailed, map[string]any{"reason": reason})
+	if user != nil {
+		ev.UserID = &user.ID
+	}
+	return h.Sessions.Events().Write(c.UserContext(), *ev)
 }
 
 // rehash replaces a stored hash whose cost is not BCRYPT_COST (an imported or older one) with
@@ -279,7 +322,8 @@ func (h *Auth) logout(c *fiber.Ctx) error {
 		return models.Errorf(models.CodeUnauthorized, "invalid token")
 	}
 	// A session ended meanwhile (another device, an admin) is ended: logout is done either way.
-	if err := h.Sessions.Revoke(c.UserContext(), p.UserID, sid, models.EndLogout, p.TokenID); err != nil && models.ErrorCode(err) != models.CodeNotFound {
+	ev := auditEvent(c, h.ClientAddr, models.EventLogout, nil)
+	if err := h.Sessions.Revoke(c.UserContext(), p.UserID, sid, models.EndLogout, ev, p.TokenID); err != nil && models.ErrorCode(err) != models.CodeNotFound {
 		return err
 	}
 	h.Events("logout", "success")
@@ -289,7 +333,8 @@ func (h *Auth) logout(c *fiber.Ctx) error {
 // logoutAll handles POST /auth/logout-all: every session of the caller ends.
 func (h *Auth) logoutAll(c *fiber.Ctx) error {
 	p := middleware.PrincipalOf(c)
-	if _, err := h.Sessions.RevokeAll(c.UserContext(), p.UserID, uuid.Nil, models.EndLogoutAll); err != nil {
+	ev := auditEvent(c, h.ClientAddr, models.EventLogoutAll, nil)
+	if _, err := h.Sessions.RevokeAll(c.UserContext(), p.UserID, uuid.Nil, models.EndLogoutAll, ev); err != nil {
 		if models.ErrorCode(err) == models.CodeNotFound {
 			return models.Errorf(models.CodeUnauthorized, "user no longer exists")
 		}

@@ -39,7 +39,7 @@ func RegisterMFA(r fiber.Router, h *MFA, auth Authn) {
 // a wrong one as a failed login (the login limits apply, so a stolen access token cannot guess
 // the password or the codes). It runs then, in one transaction with the second factor's
 // check (the code is spent only if then succeeds), and returns its result.
-func (h *MFA) proveOwner(c *fiber.Ctx, password string, code *string, then func(ctx context.Context, db bun.IDB, user *models.User) error) error {
+func (h *MFA) proveOwner(c *fiber.Ctx, password string, code *string, ev *models.Event, then func(ctx context.Context, db bun.IDB, user *models.User) error) error {
 	p := middleware.PrincipalOf(c)
 	ctx := c.UserContext()
 	user, err := h.Users.ByID(ctx, p.UserID)
@@ -60,6 +60,9 @@ func (h *MFA) proveOwner(c *fiber.Ctx, password string, code *string, then func(
 	}
 	if !ok {
 		h.Events("mfa_manage", "invalid_credentials")
+		if err := h.loginFailed(c, user.ID, models.LoginFailedBadPassword); err != nil {
+			return err
+		}
 		return models.ErrInvalidCredentials // Reserve counted it
 	}
 	keep, err := uuid.Parse(p.SessionID)
@@ -68,7 +71,7 @@ func (h *MFA) proveOwner(c *fiber.Ctx, password string, code *string, then func(
 		return models.Errorf(models.CodeUnauthorized, "invalid token")
 	}
 	wrongCode := false
-	err = h.Sessions.EndAllWith(ctx, keep, models.EndMFA, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
+	err = h.Sessions.EndAllWith(ctx, keep, models.EndMFA, ev, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
 		if code != nil {
 			ok, _, err := h.MFA.CheckCode(ctx, db, user.ID, *code)
 			if err != nil {
@@ -84,11 +87,20 @@ func (h *MFA) proveOwner(c *fiber.Ctx, password string, code *string, then func(
 	if err != nil {
 		if !wrongCode {
 			_ = attempt.Cancel(ctx)
+		} else if evErr := h.loginFailed(c, user.ID, models.LoginFailedMFA); evErr != nil {
+			return evErr
 		}
 		return err
 	}
 	_ = attempt.Cancel(ctx) // right password: not a failure
 	return nil
+}
+
+// loginFailed records login.failed for userID before the answer goes out.
+func (h *MFA) loginFailed(c *fiber.Ctx, userID uuid.UUID, reason string) error {
+	ev := auditEvent(c, h.ClientAddr, models.EventLoginFailed, map[string]any{"reason": reason})
+	ev.UserID = &userID
+	return h.Sessions.Events().Write(c.UserContext(), *ev)
 }
 
 type setupJSON struct {
@@ -126,6 +138,9 @@ func (h *MFA) setup(c *fiber.Ctx) error {
 		return err
 	}
 	if !ok {
+		if err := h.loginFailed(c, user.ID, models.LoginFailedBadPassword); err != nil {
+			return err
+		}
 		return models.ErrInvalidCredentials
 	}
 	_ = attempt.Cancel(ctx)
@@ -158,7 +173,8 @@ func (h *MFA) confirm(c *fiber.Ctx) error {
 		return models.Errorf(models.CodeUnauthorized, "invalid token")
 	}
 	var codes []string
-	err = h.Sessions.EndAllWith(c.UserContext(), keep, models.EndMFA, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
+	ev := auditEvent(c, h.ClientAddr, models.EventMFAEnabled, nil)
+	err = h.Sessions.EndAllWith(c.UserContext(), keep, models.EndMFA, ev, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
 		var err error
 		codes, err = h.MFA.Confirm(ctx, db, p.UserID, code)
 		return p.UserID, err
@@ -191,7 +207,7 @@ func (h *MFA) disable(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	err = h.proveOwner(c, password, &code, func(ctx context.Context, db bun.IDB, user *models.User) error {
+	err = h.proveOwner(c, password, &code, auditEvent(c, h.ClientAddr, models.EventMFADisabled, nil), func(ctx context.Context, db bun.IDB, user *models.User) error {
 		return models.Remove(ctx, db, user.ID)
 	})
 	if err != nil {
@@ -209,7 +225,7 @@ func (h *MFA) recoveryCodes(c *fiber.Ctx) error {
 		return err
 	}
 	var codes []string
-	err = h.proveOwner(c, password, &code, func(ctx context.Context, db bun.IDB, user *models.User) error {
+	err = h.proveOwner(c, password, &code, nil, func(ctx context.Context, db bun.IDB, user *models.User) error {
 		var err error
 		codes, err = h.MFA.RegenerateCodes(ctx, db, user.ID)
 		return err
@@ -268,8 +284,19 @@ func (h *MFA) verify(c *fiber.Ctx) error {
 			_ = attempt.Cancel(ctx)
 		} else {
 			h.Events("mfa_verify", "invalid_code") // Reserve counted it
+			if evErr := h.loginFailed(c, pending.UserID, models.LoginFailedMFA); evErr != nil {
+				return evErr
+			}
 		}
 		return err
+	}
+	if recovery != nil {
+		ev := auditEvent(c, h.ClientAddr, models.EventMFARecoveryUsed, nil)
+		ev.UserID = &pending.UserID
+		if err := h.Sessions.Events().Write(ctx, *ev); err != nil {
+			_ = attempt.Cancel(ctx)
+			return err
+		}
 	}
 	client := models.Client{IP: h.ClientAddr(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
 	grant, err := h.Sessions.Open(ctx, *proof, client)

@@ -16,6 +16,8 @@ type Sessions struct {
 	Sessions *models.Sessions
 	Users    models.UserStore
 	Events   AuthEvents
+	// ClientAddr names the client in audit events (see middleware.ClientAddr).
+	ClientAddr func(*fiber.Ctx) string
 }
 
 // RegisterSessions mounts the session routes, each with its whole chain: JWT, then the Redis
@@ -83,7 +85,9 @@ func (h *Sessions) revokeMine(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Sessions.Revoke(c.UserContext(), p.UserID, sid, models.EndRevoked); err != nil {
+	ev := auditEvent(c, h.ClientAddr, models.EventSessionRevoked, nil)
+	ev.SessionID = &sid
+	if err := h.Sessions.Revoke(c.UserContext(), p.UserID, sid, models.EndRevoked, ev); err != nil {
 		return err
 	}
 	h.Events("session_revoke", "success")
@@ -97,7 +101,8 @@ func (h *Sessions) revokeOthers(c *fiber.Ctx) error {
 	if err != nil {
 		return models.Errorf(models.CodeUnauthorized, "invalid token")
 	}
-	if _, err := h.Sessions.RevokeAll(c.UserContext(), p.UserID, keep, models.EndRevoked); err != nil {
+	ev := auditEvent(c, h.ClientAddr, models.EventSessionRevoked, map[string]any{"all_but_current": true})
+	if _, err := h.Sessions.RevokeAll(c.UserContext(), p.UserID, keep, models.EndRevoked, ev); err != nil {
 		if models.ErrorCode(err) == models.CodeNotFound {
 			return models.Errorf(models.CodeUnauthorized, "user no longer exists")
 		}
@@ -138,7 +143,9 @@ func (h *Sessions) revokeUser(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.Sessions.RevokeAll(c.UserContext(), id, uuid.Nil, models.EndAdmin); err != nil {
+	ev := auditEvent(c, h.ClientAddr, models.EventSessionRevoked, map[string]any{"all": true})
+	ev.SessionID = nil // the admin's own session is not the one that ended
+	if _, err := h.Sessions.RevokeAll(c.UserContext(), id, uuid.Nil, models.EndAdmin, ev); err != nil {
 		return err
 	}
 	h.Events("session_revoke_user", "success")

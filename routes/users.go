@@ -19,6 +19,10 @@ type Users struct {
 	MaxPageSize   int
 	BatchLimit    int
 	BatchMaxItems int
+	// Accounts writes batch users with their audit events.
+	Accounts *models.AccountStore
+	// ClientAddr names the client in audit events (see middleware.ClientAddr).
+	ClientAddr func(*fiber.Ctx) string
 }
 
 // RegisterUsers mounts the admin routes: JWT, then the Redis whitelist, then the admin role

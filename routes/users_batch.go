@@ -57,7 +57,7 @@ func (h *Users) batch(c *fiber.Ctx) error {
 		}
 		firstOf[results[i].email] = i
 	}
-	h.createAll(c.UserContext(), items, results)
+	h.createAll(c.UserContext(), items, results, auditEvent(c, h.ClientAddr, models.EventUserRegistered, map[string]any{"via": "batch"}))
 
 	out := batchJSON{Created: []userJSON{}, Errors: []string{}, Failed: []batchFailureJSON{}}
 	unavailable := 0
@@ -105,8 +105,9 @@ func (h *Users) prepare(item jsontext.Value) batchResult {
 }
 
 // createAll checks, hashes and inserts every prepared item, BatchLimit at a time; an email
-// that exists already is a conflict before any bcrypt is spent on it.
-func (h *Users) createAll(ctx context.Context, items []jsontext.Value, results []batchResult) {
+// that exists already is a conflict before any bcrypt is spent on it. Each user is written with
+// its user.registered event (ev, the admin as actor).
+func (h *Users) createAll(ctx context.Context, items []jsontext.Value, results []batchResult, ev *models.Event) {
 	slots := make(chan struct{}, h.BatchLimit)
 	var wg sync.WaitGroup
 	for i := range items {
@@ -134,7 +135,7 @@ func (h *Users) createAll(ctx context.Context, items []jsontext.Value, results [
 				return
 			}
 			u := &models.User{Email: r.email, PasswordHash: hash, Status: models.StatusActive, Role: models.RoleUser}
-			if r.err = h.Store.Create(ctx, u); r.err == nil {
+			if r.err = h.Accounts.Create(ctx, u, ev); r.err == nil {
 				r.user = u
 			}
 		}(&results[i])

@@ -3,14 +3,13 @@ package mail
 import (
 	"context"
 	"log/slog"
-	"math/rand/v2"
-	"sync"
 	"time"
 
+	"github.com/example/authapi/app/outbox"
 	"github.com/example/authapi/models"
 )
 
-// Options configure the delivery worker (see the MAIL_* settings).
+// Options configure the delivery of mail (see the MAIL_* settings).
 type Options struct {
 	PollInterval time.Duration
 	BatchSize    int
@@ -27,251 +26,63 @@ type UserLookup interface {
 	ByEmail(ctx context.Context, email string) (*models.User, error)
 }
 
-// pruneEvery and keepFor bound the outbox and token tables: rows done with are deleted after
-// keepFor, checked every pruneEvery by each replica (the deletes are idempotent).
-const (
-	pruneEvery = time.Hour
-	keepFor    = 7 * 24 * time.Hour
-)
+// NewWorker returns the stopped delivery worker of the mail outbox: the shared outbox
+// mechanism (app/outbox) with the mail Handler.
+func NewWorker(box *models.Outbox, users UserLookup, sender Sender, templates *Templates, opts Options, metrics *outbox.Metrics, logger *slog.Logger) *outbox.Worker {
+	return outbox.NewWorker(box, &Handler{box: box, users: users, sender: sender, templates: templates, opts: opts, logger: logger}, outbox.Options{
+		Name: "mail", PollInterval: opts.PollInterval, BatchSize: opts.BatchSize, MaxAttempts: opts.MaxAttempts,
+		RetryBase: opts.RetryBase, RetryMax: opts.RetryMax,
+		// Long enough for every message of the batch to be sent one after the other.
+		Lease: opts.SendTimeout*time.Duration(opts.BatchSize) + time.Minute,
+	}, metrics, logger)
+}
 
-// Worker drains the outbox: it claims due messages, mints each one's token, renders and sends
-// it, and records the outcome, retrying failures with exponential backoff up to MaxAttempts.
-// Delivery is at least once: a message is sent again only if the process dies (or its
-// database write fails) between the SMTP server's acceptance and the row's update.
-type Worker struct {
-	outbox    *models.Outbox
+// Handler delivers one claimed mail message: it finds the account, mints the message's token,
+// renders and sends it.
+type Handler struct {
+	box       *models.Outbox
 	users     UserLookup
 	sender    Sender
 	templates *Templates
 	opts      Options
-	metrics   *Metrics
 	logger    *slog.Logger
-
-	wake chan struct{}
-	stop chan struct{}
-	done chan struct{}
-
-	mu      sync.Mutex
-	started bool
-	stopped bool
 }
 
-// NewWorker returns a stopped worker.
-func NewWorker(outbox *models.Outbox, users UserLookup, sender Sender, templates *Templates, opts Options, metrics *Metrics, logger *slog.Logger) *Worker {
-	return &Worker{
-		outbox: outbox, users: users, sender: sender, templates: templates, opts: opts, metrics: metrics, logger: logger,
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-	}
-}
+// Permanent reports an SMTP refusal that will never succeed.
+func (h *Handler) Permanent(err error) bool { return IsPermanent(err) }
 
-// Start runs the worker in the background; it does nothing after Stop or a first Start.
-func (w *Worker) Start() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.started || w.stopped {
-		return
-	}
-	w.started = true
-	go w.run()
-}
-
-// Stop lets the message being sent finish (bounded by SendTimeout), hands the rest of the
-// claimed batch back, and returns once the worker has ended. It is safe to call more than once.
-func (w *Worker) Stop() {
-	w.mu.Lock()
-	if !w.stopped {
-		w.stopped = true
-		close(w.stop)
-	}
-	started := w.started
-	w.mu.Unlock()
-	if started {
-		<-w.done
-	}
-}
-
-// Notify wakes the worker now: a message was just queued by this process.
-func (w *Worker) Notify() {
-	select {
-	case w.wake <- struct{}{}:
-	default: // a wake-up is pending already
-	}
-}
-
-func (w *Worker) stopping() bool {
-	select {
-	case <-w.stop:
-		return true
-	default:
-		return false
-	}
-}
-
-func (w *Worker) run() {
-	defer close(w.done)
-	// Not cancelled by Stop: a send in flight finishes (or hits SendTimeout) rather than being
-	// cut off halfway, which would only make a duplicate more likely.
-	ctx := context.Background()
-	var lastPrune time.Time
-	errWait := w.opts.PollInterval
-	failing := false
-	for {
-		claimed, err := w.drain(ctx)
-		wait := w.opts.PollInterval
-		switch {
-		case err != nil:
-			// Postgres is down or slow: back off, and say so once per outage, not per poll.
-			if !failing {
-				w.logger.Warn("mail worker cannot read the outbox; retrying", "err", err)
-			}
-			failing = true
-			wait, errWait = errWait, min(errWait*2, 30*time.Second)
-		default:
-			if failing {
-				w.logger.Info("mail worker reads the outbox again")
-			}
-			failing, errWait = false, w.opts.PollInterval
-			if claimed == w.opts.BatchSize {
-				wait = 0 // more may be due
-			}
-			w.sample(ctx)
-			if time.Since(lastPrune) > pruneEvery {
-				lastPrune = time.Now()
-				if n, err := w.outbox.Prune(ctx, keepFor); err != nil {
-					w.logger.Warn("mail outbox prune failed", "err", err)
-				} else if n > 0 {
-					w.logger.Info("mail outbox pruned", "rows", n)
-				}
-			}
-		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-w.stop:
-			timer.Stop()
-			return
-		case <-w.wake:
-			timer.Stop()
-		case <-timer.C:
-		}
-	}
-}
-
-// sample refreshes the queued gauge.
-func (w *Worker) sample(ctx context.Context) {
-	if n, err := w.outbox.Pending(ctx); err == nil {
-		w.metrics.queued.Set(float64(n))
-	}
-}
-
-// drain claims one batch and works through it; it returns how many messages it claimed.
-func (w *Worker) drain(ctx context.Context) (int, error) {
-	// Long enough for every message of the batch to be sent one after the other.
-	lease := w.opts.SendTimeout*time.Duration(w.opts.BatchSize) + time.Minute
-	msgs, err := w.outbox.Claim(ctx, w.opts.BatchSize, lease)
-	if err != nil {
-		return 0, err
-	}
-	for i := range msgs {
-		if w.stopping() {
-			for j := i; j < len(msgs); j++ {
-				if err := w.outbox.Release(ctx, &msgs[j]); err != nil {
-					w.logger.Warn("mail worker could not hand back a claimed message; it is retried after its lease", "id", msgs[j].ID, "err", err)
-				}
-			}
-			break
-		}
-		w.deliver(ctx, &msgs[i])
-	}
-	return len(msgs), nil
-}
-
-// deliver works on one claimed message.
-func (w *Worker) deliver(ctx context.Context, m *models.OutboxMessage) {
-	kind := string(m.Kind)
-	user, err := w.users.ByEmail(ctx, m.Recipient)
+// Deliver sends m. Nobody to write to (an unknown address for forgot or resend, or an account
+// that is no longer pending for verify) is outbox.ErrNothingToSend.
+func (h *Handler) Deliver(ctx context.Context, m *models.OutboxMessage) error {
+	user, err := h.users.ByEmail(ctx, m.Recipient)
 	if models.ErrorCode(err) == models.CodeNotFound || (err == nil && m.Kind == models.MailVerify && user.Status != models.StatusPendingVerification) {
-		// Nobody to write to: an unknown address (forgot, resend), or an account that is no
-		// longer pending (verified, activated or suspended since the request).
-		if err := w.outbox.Drop(ctx, m); err != nil {
-			w.logger.Warn("mail worker could not drop a message with no recipient", "id", m.ID, "err", err)
-			return
-		}
-		w.metrics.skipped.WithLabelValues(kind).Inc()
-		return
+		return outbox.ErrNothingToSend
 	}
 	if err != nil {
-		w.failed(ctx, m, err)
-		return
+		return err
 	}
-	ttl := w.opts.VerifyTTL
+	ttl := h.opts.VerifyTTL
 	if m.Kind == models.MailReset {
-		ttl = w.opts.ResetTTL
+		ttl = h.opts.ResetTTL
 	}
 	// The token is minted now, not when the message was queued: its only copy lives in this
 	// function and the message, never in the outbox, and its lifetime starts at delivery.
-	token, hash, err := w.outbox.MintToken(ctx, user.ID, m.Kind, ttl)
+	token, hash, err := h.box.MintToken(ctx, user.ID, m.Kind, ttl)
 	if err != nil {
-		w.failed(ctx, m, err)
-		return
+		return err
 	}
-	msg, err := w.templates.Render(m.Kind, user.Email, token, ttl)
+	msg, err := h.templates.Render(m.Kind, user.Email, token, ttl)
 	if err == nil {
-		sendCtx, cancel := context.WithTimeout(ctx, w.opts.SendTimeout)
-		err = w.sender.Send(sendCtx, msg)
+		sendCtx, cancel := context.WithTimeout(ctx, h.opts.SendTimeout)
+		err = h.sender.Send(sendCtx, msg)
 		cancel()
 	}
 	if err != nil {
 		// Not delivered, as far as we know: the token must not outlive the attempt.
-		if delErr := w.outbox.DeleteToken(ctx, hash); delErr != nil {
-			w.logger.Warn("mail worker could not delete the token of an undelivered message; it expires on its own", "id", m.ID, "err", delErr)
+		if delErr := h.box.DeleteToken(ctx, hash); delErr != nil {
+			h.logger.Warn("mail worker could not delete the token of an undelivered message; it expires on its own", "id", m.ID, "err", delErr)
 		}
-		w.failed(ctx, m, err)
-		return
+		return err
 	}
-	ok, err := w.outbox.Sent(ctx, m)
-	switch {
-	case err != nil:
-		w.logger.Error("mail delivered but not recorded: it will be sent again after its lease", "id", m.ID, "kind", kind, "err", err)
-	case !ok:
-		w.logger.Warn("mail delivered after its claim was lost: another worker may send it too", "id", m.ID, "kind", kind)
-	}
-	w.metrics.sent.WithLabelValues(kind).Inc()
-	w.metrics.latency.WithLabelValues(kind).Observe(time.Since(m.CreatedAt).Seconds())
-}
-
-// failed records a failed attempt: a retry after a backoff, or the end (failed status) once
-// MaxAttempts is reached or the failure is permanent. The log line names the message by id;
-// the error comes from the SMTP exchange or the database and never holds the message body.
-func (w *Worker) failed(ctx context.Context, m *models.OutboxMessage, cause error) {
-	kind := string(m.Kind)
-	text := cause.Error()
-	if len(text) > 500 {
-		text = text[:500]
-	}
-	if m.Attempts >= w.opts.MaxAttempts || IsPermanent(cause) {
-		if _, err := w.outbox.Fail(ctx, m, text); err != nil {
-			w.logger.Warn("mail worker could not mark a message failed", "id", m.ID, "err", err)
-		}
-		w.metrics.failed.WithLabelValues(kind).Inc()
-		w.logger.Error("mail delivery failed; giving up", "id", m.ID, "kind", kind, "attempts", m.Attempts, "err", text)
-		return
-	}
-	wait := w.backoff(m.Attempts)
-	if _, err := w.outbox.Retry(ctx, m, wait, text); err != nil {
-		w.logger.Warn("mail worker could not schedule a retry; it is retried after its lease", "id", m.ID, "err", err)
-	}
-	w.metrics.retried.WithLabelValues(kind).Inc()
-	w.logger.Warn("mail delivery failed; will retry", "id", m.ID, "kind", kind, "attempt", m.Attempts, "retry_in", wait, "err", text)
-}
-
-// backoff is RetryBase doubled per failed attempt, capped at RetryMax, with ±10% jitter so
-// that replicas retrying after one outage do not all knock at once.
-func (w *Worker) backoff(attempts int) time.Duration {
-	d := w.opts.RetryBase
-	for i := 1; i < attempts && d < w.opts.RetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, max(w.opts.RetryMax, w.opts.RetryBase))
-	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) - d/10 //nolint:gosec // spreads retries; guards nothing
-	return d + jitter
+	return nil
 }
