@@ -37,5 +37,6 @@ func (a *App) newMailWorker() (*outbox.Worker, error) {
 		SendTimeout:  cfg.SendTimeout,
 		VerifyTTL:    cfg.VerifyTTL,
 		ResetTTL:     cfg.ResetTTL,
+		ChangeTTL:    cfg.EmailChangeTTL,
 	}, mail.NewMetrics(a.registry), a.logger), nil
 }

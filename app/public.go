@@ -168,6 +168,7 @@ func (a *App) newPublicApp() *fiber.App {
 		Users: a.users, Sessions: a.sessions, MFA: a.mfa, Hasher: a.hasher, Limiter: limiter,
 		Events: a.metrics.AuthEvent, ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 		ExportTimeout: 5 * time.Minute, AuditEvents: a.streamEvents,
+		Accounts: a.accounts, MailQueued: a.mailer.Notify,
 	}, auth)
 	routes.RegisterMFA(f, &routes.MFA{
 		MFA: a.mfa, Sessions: a.sessions, Users: a.users, Hasher: a.hasher, Limiter: limiter,

@@ -218,6 +218,8 @@ type Mail struct {
 	PublicBaseURL string
 	VerifyTTL     time.Duration
 	ResetTTL      time.Duration
+	// EmailChangeTTL is the life of an email change's confirmation token.
+	EmailChangeTTL time.Duration
 	// PollInterval is how often the worker looks for due messages written by other replicas
 	// or due for a retry; messages written by this process wake it at once.
 	PollInterval time.Duration

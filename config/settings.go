@@ -285,6 +285,10 @@ var Settings = []Setting{
 		c.Mail.ResetTTL, err = parseDuration(raw, time.Minute, 24*time.Hour)
 		return err
 	}},
+	{"EMAIL_CHANGE_TOKEN_TTL", "1h", "lifetime of an email change's confirmation token, from its mail's delivery", func(c *Config, raw string) (err error) {
+		c.Mail.EmailChangeTTL, err = parseDuration(raw, time.Minute, 24*time.Hour)
+		return err
+	}},
 	{"MAIL_POLL_INTERVAL", "1s", "how often the mail worker looks for due messages (retries, other replicas' mail)", func(c *Config, raw string) (err error) {
 		c.Mail.PollInterval, err = parseDuration(raw, 10*time.Millisecond, time.Hour)
 		return err

@@ -52,7 +52,7 @@ func (s *Sessions) DeleteAccount(ctx context.Context, userID uuid.UUID, ev *Even
 			{"DELETE FROM mfa_recovery_codes WHERE user_id = ?", []any{userID}},
 			{"DELETE FROM mfa_challenges WHERE user_id = ?", []any{userID}},
 			{"DELETE FROM mail_tokens WHERE user_id = ?", []any{userID}},
-			{"DELETE FROM mail_outbox WHERE lower(recipient) = lower(?)", []any{email}},
+			{"DELETE FROM mail_outbox WHERE lower(recipient) = lower(?) OR user_id = ?", []any{email, userID}},
 			{"DELETE FROM users WHERE id = ?", []any{userID}},
 		} {
 			if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {

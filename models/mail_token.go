@@ -13,6 +13,10 @@ type MailKind string
 const (
 	MailVerify MailKind = "verify"
 	MailReset  MailKind = "reset"
+	// MailEmailChange confirms a new address (sent to it, with a token); MailEmailNotice tells
+	// the old address that a change was asked for (no token).
+	MailEmailChange MailKind = "email_change"
+	MailEmailNotice MailKind = "email_notice"
 )
 
 // mailTokenBytes is the entropy of a mail token: 256 bits, beyond guessing.

@@ -18,6 +18,10 @@ type OutboxMessage struct {
 	Kind      MailKind  `bun:"kind"`
 	Recipient string    `bun:"recipient"`
 	EventID   uuid.UUID `bun:"event_id"`
+	// UserID and SessionID are set on an email change's messages: the user and the session
+	// that asked (the new address has no account to look up).
+	UserID    uuid.UUID `bun:"user_id"`
+	SessionID uuid.UUID `bun:"session_id"`
 	Payload   string    `bun:"payload"`
 	CreatedAt time.Time `bun:"created_at"`
 	// Attempts counts this claim. It fences the row: every later write names it, so a worker
@@ -41,7 +45,7 @@ type Outbox struct {
 
 // NewOutbox returns the mail Outbox over db whose calls each get at most timeout.
 func NewOutbox(db *bun.DB, timeout time.Duration) *Outbox {
-	return &Outbox{db: db, timeout: timeout, table: "mail_outbox", columns: "id, kind, recipient, created_at, attempts", mail: true}
+	return &Outbox{db: db, timeout: timeout, table: "mail_outbox", columns: "id, kind, recipient, coalesce(user_id, '00000000-0000-0000-0000-000000000000') AS user_id, coalesce(session_id, '00000000-0000-0000-0000-000000000000') AS session_id, created_at, attempts", mail: true}
 }
 
 // NewWebhookOutbox returns the webhook Outbox over db (rows written by EventWriter).
@@ -135,6 +139,23 @@ func (o *Outbox) MintToken(ctx context.Context, userID uuid.UUID, kind MailKind,
 	defer cancel()
 	_, err = o.db.NewRaw(`INSERT INTO mail_tokens (token_hash, user_id, kind, expires_at)
 		VALUES (?, ?, ?, clock_timestamp() + ?::interval)`, hash, userID, kind, interval(ttl)).Exec(ctx)
+	if err != nil {
+		return "", nil, dbError(err)
+	}
+	return token, hash, nil
+}
+
+// MintChangeToken is MintToken for an email change: the token also keeps the new address and
+// the session that asked.
+func (o *Outbox) MintChangeToken(ctx context.Context, userID uuid.UUID, newEmail string, sessionID uuid.UUID, ttl time.Duration) (token string, hash []byte, err error) {
+	token, hash, err = NewMailToken()
+	if err != nil {
+		return "", nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	_, err = o.db.NewRaw(`INSERT INTO mail_tokens (token_hash, user_id, kind, expires_at, new_email, session_id)
+		VALUES (?, ?, 'email_change', clock_timestamp() + ?::interval, ?, ?)`, hash, userID, interval(ttl), newEmail, UUIDRef(sessionID)).Exec(ctx)
 	if err != nil {
 		return "", nil, dbError(err)
 	}

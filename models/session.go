@@ -82,18 +82,19 @@ type Grant struct {
 
 // Session end reasons, recorded in revoke_reason.
 const (
-	EndLogout      = "logout"
-	EndRevoked     = "revoked"
-	EndLogoutAll   = "logout_all"
-	EndPassword    = "password_changed"
-	EndReset       = "password_reset"
-	EndSuspended   = "suspended"
-	EndEvicted     = "evicted"
-	EndReused      = "refresh_reused"
-	EndAdmin       = "admin"
-	EndVerified    = "verified"
-	EndMFA         = "mfa_changed"
-	EndUserDeleted = "user_deleted"
+	EndLogout       = "logout"
+	EndRevoked      = "revoked"
+	EndLogoutAll    = "logout_all"
+	EndPassword     = "password_changed"
+	EndReset        = "password_reset"
+	EndSuspended    = "suspended"
+	EndEvicted      = "evicted"
+	EndReused       = "refresh_reused"
+	EndAdmin        = "admin"
+	EndVerified     = "verified"
+	EndMFA          = "mfa_changed"
+	EndUserDeleted  = "user_deleted"
+	EndEmailChanged = "email_changed"
 )
 
 // cutUserAgent keeps at most MaxUserAgentBytes of ua, never splitting a UTF-8 sequence, and

@@ -32,12 +32,114 @@ type SelfService struct {
 	AuditEvents EventStream
 	// ExportTimeout bounds the streaming of one export.
 	ExportTimeout time.Duration
+	// Accounts queues the mail of an email change and applies its confirmation.
+	Accounts *models.AccountStore
+	// MailQueued wakes this process's mail delivery worker.
+	MailQueued func()
 }
 
 // RegisterSelfService mounts DELETE /auth/me and GET /auth/me/export, each with its chain.
 func RegisterSelfService(r fiber.Router, h *SelfService, auth Authn) {
 	r.Delete("/auth/me", auth.JWT, auth.Whitelist, middleware.RequireJSON(), h.deleteMe)
 	r.Get("/auth/me/export", auth.JWT, auth.Whitelist, h.export)
+	r.Post("/auth/email/change", auth.JWT, auth.Whitelist, middleware.RequireJSON(), h.changeEmail)
+	r.Post("/auth/email/confirm", middleware.RequireJSON(), h.confirmEmail)
+}
+
+// changeEmail handles POST /auth/email/change {"password","new_email"}: 202 for every valid new
+// address, a taken one included (no enumeration; its confirmation answers 409). The
+// confirmation goes to the new address and a notice to the old one, through the outbox.
+func (h *SelfService) changeEmail(c *fiber.Ctx) error {
+	in, err := decodeFields(c.Request().Body(), "password", "new_email")
+	if err != nil {
+		return err
+	}
+	password, err := required("password", in["password"])
+	if err != nil {
+		return err
+	}
+	raw, err := required("new_email", in["new_email"])
+	if err != nil {
+		return err
+	}
+	newEmail := models.NormalizeEmail(raw)
+	if err := models.ValidateEmail(newEmail); err != nil {
+		return err
+	}
+	p := middleware.PrincipalOf(c)
+	ctx := c.UserContext()
+	user, err := h.Users.ByID(ctx, p.UserID)
+	if err != nil {
+		if models.ErrorCode(err) == models.CodeNotFound {
+			return models.Errorf(models.CodeUnauthorized, "user no longer exists")
+		}
+		return err
+	}
+	attempt, err := h.Limiter.Reserve(ctx, user.Email, h.ClientAddr(c))
+	if err != nil {
+		return err
+	}
+	ok, err := h.Hasher.Verify(ctx, &user.PasswordHash, password)
+	if err != nil {
+		_ = attempt.Cancel(ctx)
+		return err
+	}
+	if !ok {
+		ev := auditEvent(c, h.ClientAddr, models.EventLoginFailed, map[string]any{"reason": models.LoginFailedBadPassword})
+		ev.UserID = &user.ID
+		if err := h.Sessions.Events().Write(ctx, *ev); err != nil {
+			return err
+		}
+		return models.ErrInvalidCredentials // Reserve counted it
+	}
+	_ = attempt.Cancel(ctx)
+	sid, _ := uuid.Parse(p.SessionID)
+	ev := auditEvent(c, h.ClientAddr, models.EventEmailChangeRequested, nil)
+	ev.UserID = &user.ID
+	if err := h.Accounts.RequestEmailChange(ctx, user.ID, user.Email, newEmail, sid, ev); err != nil {
+		return err
+	}
+	h.MailQueued()
+	h.Events("email_change", "accepted")
+	return c.Status(fiber.StatusAccepted).JSON(acceptedJSON{Status: "accepted"})
+}
+
+// confirmEmail handles POST /auth/email/confirm {"token"}: the user moves to the new address
+// (409 if it was taken meanwhile), and every session but the one that asked ends.
+func (h *SelfService) confirmEmail(c *fiber.Ctx) error {
+	in, err := decodeFields(c.Request().Body(), "token")
+	if err != nil {
+		return err
+	}
+	token, err := required("token", in["token"])
+	if err != nil {
+		return err
+	}
+	hash, err := models.HashMailToken(token)
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	pending, err := h.Accounts.EmailChangeOf(ctx, hash)
+	if err != nil {
+		return err
+	}
+	ev := auditEvent(c, h.ClientAddr, models.EventEmailChanged, nil)
+	ev.UserID = &pending.UserID
+	var user *models.User
+	err = h.Sessions.EndAllWith(ctx, pending.SessionID, models.EndEmailChanged, ev, func(ctx context.Context, db bun.IDB) (uuid.UUID, error) {
+		var err error
+		user, err = h.Accounts.ConfirmEmailChangeIn(ctx, db, hash)
+		if err != nil {
+			return uuid.Nil, err
+		}
+		return user.ID, nil
+	})
+	if err != nil {
+		return err
+	}
+	h.Events("email_change", "confirmed")
+	return c.JSON(newUserJSON(user))
 }
 
 // deleteMe handles DELETE /auth/me {"password"[,"code"]}: re-authentication (the password, and a

@@ -9,7 +9,7 @@ import (
 // The pages behind the links in account mail (app/mail/templates.go names their paths), with
 // their script and style, compiled into the binary: no framework, nothing from another origin.
 //
-//go:embed pages/verify-email.html pages/reset-password.html pages/account.js pages/account.css
+//go:embed pages/verify-email.html pages/reset-password.html pages/confirm-email.html pages/account.js pages/account.css
 var pageFiles embed.FS
 
 // pagesCSP lets a page load only this origin's script and style, post only to this origin,
@@ -25,6 +25,7 @@ const pagesCSP = "default-src 'none'; script-src 'self'; style-src 'self'; conne
 func RegisterPages(r fiber.Router) {
 	r.Get("/verify-email", page("pages/verify-email.html", fiber.MIMETextHTMLCharsetUTF8))
 	r.Get("/reset-password", page("pages/reset-password.html", fiber.MIMETextHTMLCharsetUTF8))
+	r.Get("/confirm-email", page("pages/confirm-email.html", fiber.MIMETextHTMLCharsetUTF8))
 	r.Get("/pages/account.js", page("pages/account.js", "text/javascript; charset=utf-8"))
 	r.Get("/pages/account.css", page("pages/account.css", "text/css; charset=utf-8"))
 }

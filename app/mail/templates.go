@@ -26,15 +26,18 @@ type Templates struct {
 
 // subjects are the subject lines, by kind.
 var subjects = map[models.MailKind]string{
-	models.MailVerify: "Confirm your email address",
-	models.MailReset:  "Reset your password",
+	models.MailVerify:      "Confirm your email address",
+	models.MailReset:       "Reset your password",
+	models.MailEmailChange: "Confirm your new email address",
+	models.MailEmailNotice: "A change of your account's email address was requested",
 }
 
 // paths are where each kind's link points, under PUBLIC_BASE_URL: a page of the client
 // application that reads the token and posts it to the API.
 var paths = map[models.MailKind]string{
-	models.MailVerify: "/verify-email",
-	models.MailReset:  "/reset-password",
+	models.MailVerify:      "/verify-email",
+	models.MailReset:       "/reset-password",
+	models.MailEmailChange: "/confirm-email",
 }
 
 // NewTemplates parses the embedded templates; links are built on baseURL.
@@ -60,7 +63,10 @@ func (t *Templates) Link(kind models.MailKind, token string) string {
 func (t *Templates) Render(kind models.MailKind, email, token string, ttl time.Duration) (Message, error) {
 	data := struct {
 		Email, Link, Valid string
-	}{email, t.Link(kind, token), humanDuration(ttl)}
+	}{Email: email}
+	if token != "" {
+		data.Link, data.Valid = t.Link(kind, token), humanDuration(ttl)
+	}
 	var text, html bytes.Buffer
 	if err := t.text.ExecuteTemplate(&text, string(kind)+".txt", data); err != nil {
 		return Message{}, err

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/example/authapi/app/outbox"
 	"github.com/example/authapi/models"
 )
@@ -19,11 +21,13 @@ type Options struct {
 	SendTimeout  time.Duration
 	VerifyTTL    time.Duration
 	ResetTTL     time.Duration
+	ChangeTTL    time.Duration
 }
 
 // UserLookup finds the account a message is for.
 type UserLookup interface {
 	ByEmail(ctx context.Context, email string) (*models.User, error)
+	ByID(ctx context.Context, id uuid.UUID) (*models.User, error)
 }
 
 // NewWorker returns the stopped delivery worker of the mail outbox: the shared outbox
@@ -54,6 +58,9 @@ func (h *Handler) Permanent(err error) bool { return IsPermanent(err) }
 // Deliver sends m. Nobody to write to (an unknown address for forgot or resend, or an account
 // that is no longer pending for verify) is outbox.ErrNothingToSend.
 func (h *Handler) Deliver(ctx context.Context, m *models.OutboxMessage) error {
+	if m.Kind == models.MailEmailChange || m.Kind == models.MailEmailNotice {
+		return h.deliverChange(ctx, m)
+	}
 	user, err := h.users.ByEmail(ctx, m.Recipient)
 	if models.ErrorCode(err) == models.CodeNotFound || (err == nil && m.Kind == models.MailVerify && user.Status != models.StatusPendingVerification) {
 		return outbox.ErrNothingToSend
@@ -79,6 +86,45 @@ func (h *Handler) Deliver(ctx context.Context, m *models.OutboxMessage) error {
 	}
 	if err != nil {
 		// Not delivered, as far as we know: the token must not outlive the attempt.
+		if delErr := h.box.DeleteToken(ctx, hash); delErr != nil {
+			h.logger.Warn("mail worker could not delete the token of an undelivered message; it expires on its own", "id", m.ID, "err", delErr)
+		}
+		return err
+	}
+	return nil
+}
+
+// deliverChange sends an email change's messages: the confirmation to the new address, with a
+// token that keeps the new address and the session that asked, and the notice to the old one.
+// An account deleted meanwhile gets nothing.
+func (h *Handler) deliverChange(ctx context.Context, m *models.OutboxMessage) error {
+	user, err := h.users.ByID(ctx, m.UserID)
+	if models.ErrorCode(err) == models.CodeNotFound || m.UserID == uuid.Nil {
+		return outbox.ErrNothingToSend
+	}
+	if err != nil {
+		return err
+	}
+	if m.Kind == models.MailEmailNotice {
+		msg, err := h.templates.Render(m.Kind, m.Recipient, "", 0)
+		if err != nil {
+			return err
+		}
+		sendCtx, cancel := context.WithTimeout(ctx, h.opts.SendTimeout)
+		defer cancel()
+		return h.sender.Send(sendCtx, msg)
+	}
+	token, hash, err := h.box.MintChangeToken(ctx, user.ID, m.Recipient, m.SessionID, h.opts.ChangeTTL)
+	if err != nil {
+		return err
+	}
+	msg, err := h.templates.Render(m.Kind, m.Recipient, token, h.opts.ChangeTTL)
+	if err == nil {
+		sendCtx, cancel := context.WithTimeout(ctx, h.opts.SendTimeout)
+		err = h.sender.Send(sendCtx, msg)
+		cancel()
+	}
+	if err != nil {
 		if delErr := h.box.DeleteToken(ctx, hash); delErr != nil {
 			h.logger.Warn("mail worker could not delete the token of an undelivered message; it expires on its own", "id", m.ID, "err", delErr)
 		}

@@ -75,6 +75,24 @@
     }, offline);
   }
 
+  function confirmEmail(token) {
+    if (!token) {
+      show("error", noToken);
+      return;
+    }
+    post("/auth/email/confirm", { token: token }).then(function (resp) {
+      if (resp.status === 200) {
+        show("ok", "Your account now uses this email address; your other sessions were logged out.");
+        return;
+      }
+      if (resp.status === 409) {
+        show("error", "Another account uses this address now, so the change could not be made.");
+        return;
+      }
+      show("error", failed(resp));
+    }, offline);
+  }
+
   function reset(token) {
     var form = document.getElementById("reset");
     if (!token) {
@@ -119,8 +137,11 @@
   window.addEventListener("hashchange", function () { window.location.reload(); });
 
   var token = readToken();
-  if (document.body.getAttribute("data-flow") === "verify") {
+  var flow = document.body.getAttribute("data-flow");
+  if (flow === "verify") {
     verify(token);
+  } else if (flow === "email") {
+    confirmEmail(token);
   } else {
     reset(token);
   }

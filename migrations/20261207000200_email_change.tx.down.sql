@@ -1,0 +1,10 @@
+DELETE FROM mail_tokens WHERE kind = 'email_change';
+DELETE FROM mail_outbox WHERE kind IN ('email_change', 'email_notice');
+ALTER TABLE mail_tokens DROP COLUMN IF EXISTS session_id;
+ALTER TABLE mail_tokens DROP COLUMN IF EXISTS new_email;
+ALTER TABLE mail_tokens DROP CONSTRAINT mail_tokens_kind_check;
+ALTER TABLE mail_tokens ADD CONSTRAINT mail_tokens_kind_check CHECK (kind IN ('verify', 'reset'));
+ALTER TABLE mail_outbox DROP COLUMN IF EXISTS session_id;
+ALTER TABLE mail_outbox DROP COLUMN IF EXISTS user_id;
+ALTER TABLE mail_outbox DROP CONSTRAINT mail_outbox_kind_check;
+ALTER TABLE mail_outbox ADD CONSTRAINT mail_outbox_kind_check CHECK (kind IN ('verify', 'reset'));
