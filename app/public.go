@@ -164,14 +164,18 @@ func (a *App) newPublicApp() *fiber.App {
 	routes.RegisterSessions(f, &routes.Sessions{Sessions: a.sessions, Users: a.users, Events: a.metrics.AuthEvent,
 		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies)}, auth)
 	routes.RegisterEvents(f, &routes.Events{Store: a.events, MaxPageSize: a.cfg.Limits.MaxPageSize}, auth)
+	reauth := &routes.Reauth{
+		Users: a.users, Hasher: a.hasher, Limiter: limiter, Audit: a.sessions.Events,
+		ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
+	}
 	routes.RegisterSelfService(f, &routes.SelfService{
-		Users: a.users, Sessions: a.sessions, MFA: a.mfa, Hasher: a.hasher, Limiter: limiter,
+		Users: a.users, Reauth: reauth, Sessions: a.sessions, MFA: a.mfa,
 		Events: a.metrics.AuthEvent, ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 		ExportTimeout: 5 * time.Minute, AuditEvents: a.streamEvents,
 		Accounts: a.accounts, MailQueued: a.mailer.Notify,
 	}, auth)
 	routes.RegisterMFA(f, &routes.MFA{
-		MFA: a.mfa, Sessions: a.sessions, Users: a.users, Hasher: a.hasher, Limiter: limiter,
+		MFA: a.mfa, Sessions: a.sessions, Reauth: reauth, Limiter: limiter,
 		Events: a.metrics.AuthEvent, ClientAddr: middleware.ClientAddr(a.cfg.HTTP.TrustedProxies),
 	}, auth)
 	routes.RegisterUsers(f, &routes.Users{

@@ -20,12 +20,11 @@ type EventStream func(ctx context.Context, userID uuid.UUID, emit func(event []b
 
 // SelfService serves what users do with their own account: delete it, export it.
 type SelfService struct {
-	Users    models.UserStore
 	Sessions *models.Sessions
 	MFA      *models.MFA
-	Hasher   *models.Hasher
-	// Limiter is the failed-login limiter: a wrong password or code here is a failed login.
-	Limiter    *models.LoginLimiter
+	// Users reads the caller; Reauth checks their password (a wrong one is a failed login).
+	Users      models.UserStore
+	Reauth     *Reauth
 	Events     AuthEvents
 	ClientAddr func(*fiber.Ctx) string
 	// AuditEvents streams the user's events into the export (nil: none).
@@ -68,29 +67,9 @@ func (h *SelfService) changeEmail(c *fiber.Ctx) error {
 	}
 	p := middleware.PrincipalOf(c)
 	ctx := c.UserContext()
-	user, err := h.Users.ByID(ctx, p.UserID)
-	if err != nil {
-		if models.ErrorCode(err) == models.CodeNotFound {
-			return models.Errorf(models.CodeUnauthorized, "user no longer exists")
-		}
-		return err
-	}
-	attempt, err := h.Limiter.Reserve(ctx, user.Email, h.ClientAddr(c))
+	user, attempt, err := h.Reauth.check(c, password)
 	if err != nil {
 		return err
-	}
-	ok, err := h.Hasher.Verify(ctx, &user.PasswordHash, password)
-	if err != nil {
-		_ = attempt.Cancel(ctx)
-		return err
-	}
-	if !ok {
-		ev := auditEvent(c, h.ClientAddr, models.EventLoginFailed, map[string]any{"reason": models.LoginFailedBadPassword})
-		ev.UserID = &user.ID
-		if err := h.Sessions.Events().Write(ctx, *ev); err != nil {
-			return err
-		}
-		return models.ErrInvalidCredentials // Reserve counted it
 	}
 	_ = attempt.Cancel(ctx)
 	sid, _ := uuid.Parse(p.SessionID)
@@ -156,33 +135,19 @@ func (h *SelfService) deleteMe(c *fiber.Ctx) error {
 	}
 	p := middleware.PrincipalOf(c)
 	ctx := c.UserContext()
-	user, err := h.Users.ByID(ctx, p.UserID)
+	caller, err := h.Users.ByID(ctx, p.UserID)
 	if err != nil {
 		if models.ErrorCode(err) == models.CodeNotFound {
 			return models.Errorf(models.CodeUnauthorized, "user no longer exists")
 		}
 		return err
 	}
-	if user.MFAEnabled && in["code"] == nil {
+	if caller.MFAEnabled && in["code"] == nil {
 		return models.Errorf(models.CodeValidation, "code is required (mfa is on)")
 	}
-	attempt, err := h.Limiter.Reserve(ctx, user.Email, h.ClientAddr(c))
+	user, attempt, err := h.Reauth.check(c, password)
 	if err != nil {
 		return err
-	}
-	ok, err := h.Hasher.Verify(ctx, &user.PasswordHash, password)
-	if err != nil {
-		_ = attempt.Cancel(ctx)
-		return err
-	}
-	if !ok {
-		h.Events("account_delete", "invalid_credentials")
-		ev := auditEvent(c, h.ClientAddr, models.EventLoginFailed, map[string]any{"reason": models.LoginFailedBadPassword})
-		ev.UserID = &user.ID
-		if err := h.Sessions.Events().Write(ctx, *ev); err != nil {
-			return err
-		}
-		return models.ErrInvalidCredentials // Reserve counted it
 	}
 	wrongCode := false
 	err = h.Sessions.DeleteAccount(ctx, user.ID, auditEvent(c, h.ClientAddr, models.EventUserDeleted, nil), func(ctx context.Context, db bun.IDB) error {
@@ -199,6 +164,8 @@ func (h *SelfService) deleteMe(c *fiber.Ctx) error {
 	if err != nil {
 		if !wrongCode {
 			_ = attempt.Cancel(ctx)
+		} else if evErr := h.Reauth.failed(c, user, models.LoginFailedMFA); evErr != nil {
+			return evErr
 		}
 		return err
 	}

@@ -16,8 +16,8 @@ import (
 type MFA struct {
 	MFA      *models.MFA
 	Sessions *models.Sessions
-	Users    models.UserStore
-	Hasher   *models.Hasher
+	// Reauth checks the password of the management routes.
+	Reauth *Reauth
 	// Limiter is the failed-login limiter: wrong passwords and wrong codes count as failed logins.
 	Limiter    *models.LoginLimiter
 	Events     AuthEvents
@@ -42,28 +42,9 @@ func RegisterMFA(r fiber.Router, h *MFA, auth Authn) {
 func (h *MFA) proveOwner(c *fiber.Ctx, password string, code *string, ev *models.Event, then func(ctx context.Context, db bun.IDB, user *models.User) error) error {
 	p := middleware.PrincipalOf(c)
 	ctx := c.UserContext()
-	user, err := h.Users.ByID(ctx, p.UserID)
-	if err != nil {
-		if models.ErrorCode(err) == models.CodeNotFound {
-			return models.Errorf(models.CodeUnauthorized, "user no longer exists")
-		}
-		return err
-	}
-	attempt, err := h.Limiter.Reserve(ctx, user.Email, h.ClientAddr(c))
+	user, attempt, err := h.Reauth.check(c, password)
 	if err != nil {
 		return err
-	}
-	ok, err := h.Hasher.Verify(ctx, &user.PasswordHash, password)
-	if err != nil {
-		_ = attempt.Cancel(ctx)
-		return err
-	}
-	if !ok {
-		h.Events("mfa_manage", "invalid_credentials")
-		if err := h.loginFailed(c, user.ID, models.LoginFailedBadPassword); err != nil {
-			return err
-		}
-		return models.ErrInvalidCredentials // Reserve counted it
 	}
 	keep, err := uuid.Parse(p.SessionID)
 	if err != nil {
@@ -87,20 +68,13 @@ func (h *MFA) proveOwner(c *fiber.Ctx, password string, code *string, ev *models
 	if err != nil {
 		if !wrongCode {
 			_ = attempt.Cancel(ctx)
-		} else if evErr := h.loginFailed(c, user.ID, models.LoginFailedMFA); evErr != nil {
+		} else if evErr := h.Reauth.failed(c, user, models.LoginFailedMFA); evErr != nil {
 			return evErr
 		}
 		return err
 	}
 	_ = attempt.Cancel(ctx) // right password: not a failure
 	return nil
-}
-
-// loginFailed records login.failed for userID before the answer goes out.
-func (h *MFA) loginFailed(c *fiber.Ctx, userID uuid.UUID, reason string) error {
-	ev := auditEvent(c, h.ClientAddr, models.EventLoginFailed, map[string]any{"reason": reason})
-	ev.UserID = &userID
-	return h.Sessions.Events().Write(c.UserContext(), *ev)
 }
 
 type setupJSON struct {
@@ -119,29 +93,10 @@ func (h *MFA) setup(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p := middleware.PrincipalOf(c)
 	ctx := c.UserContext()
-	user, err := h.Users.ByID(ctx, p.UserID)
-	if err != nil {
-		if models.ErrorCode(err) == models.CodeNotFound {
-			return models.Errorf(models.CodeUnauthorized, "user no longer exists")
-		}
-		return err
-	}
-	attempt, err := h.Limiter.Reserve(ctx, user.Email, h.ClientAddr(c))
+	user, attempt, err := h.Reauth.check(c, password)
 	if err != nil {
 		return err
-	}
-	ok, err := h.Hasher.Verify(ctx, &user.PasswordHash, password)
-	if err != nil {
-		_ = attempt.Cancel(ctx)
-		return err
-	}
-	if !ok {
-		if err := h.loginFailed(c, user.ID, models.LoginFailedBadPassword); err != nil {
-			return err
-		}
-		return models.ErrInvalidCredentials
 	}
 	_ = attempt.Cancel(ctx)
 	secret, uri, err := h.MFA.Setup(ctx, user.ID, user.Email)
@@ -284,7 +239,7 @@ func (h *MFA) verify(c *fiber.Ctx) error {
 			_ = attempt.Cancel(ctx)
 		} else {
 			h.Events("mfa_verify", "invalid_code") // Reserve counted it
-			if evErr := h.loginFailed(c, pending.UserID, models.LoginFailedMFA); evErr != nil {
+			if evErr := h.Reauth.failed(c, &models.User{ID: pending.UserID}, models.LoginFailedMFA); evErr != nil {
 				return evErr
 			}
 		}
