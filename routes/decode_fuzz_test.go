@@ -12,7 +12,7 @@ import (
 // fixedMessages are every message decoding and validation may return: none of them quotes the
 // input, so a password or email sent in a malformed body can never come back in an error (nor
 // land in a log that records it).
-var fixedMessages = regexp.MustCompile(`^(malformed JSON body|request body must hold one JSON value|duplicate name in JSON object|request body must be a JSON \w+|field (email|password) must be a \w+|(email|password) is required|invalid email format|email too long \(max 254 bytes\)|password too short \(min 8\)|password too long \(max 72 bytes\)|password must include at least one letter and one number|too many items \(max \d+\)|item \d+ must be a JSON object)$`)
+var fixedMessages = regexp.MustCompile(`^(malformed JSON body|request body must hold one JSON value|duplicate name in JSON object|request body must be a JSON \w+|field (email|password) must be a \w+|(email|password) is required|invalid email format|email too long \(max 254 bytes\)|password too short \(min 8\)|password too long \(max 72 bytes\)|password must include at least one letter and one number|password is too common|too many items \(max \d+\)|item \d+ must be a JSON object)$`)
 
 func checkDecodeError(t *testing.T, err error) {
 	t.Helper()
