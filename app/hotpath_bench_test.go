@@ -29,6 +29,12 @@ const maxAuthMeAllocs = 125
 // live token, with the access log at info (into io.Discard) as in production.
 func authMeHandler(tb testing.TB) func() int {
 	tb.Helper()
+	return hotPathHandler(tb, "/auth/me")
+}
+
+// hotPathHandler is authMeHandler for any GET path that takes the token.
+func hotPathHandler(tb testing.TB, path string) func() int {
+	tb.Helper()
 	a := apptest.MustNewApp(tb, map[string]string{"LOG_LEVEL": "info"}, nil)
 	c := apptest.NewClient(tb, a.App.Public())
 	email := randomEmail()
@@ -46,7 +52,7 @@ func authMeHandler(tb testing.TB) func() int {
 		ctx.Request.Reset()
 		ctx.Response.Reset()
 		ctx.Request.Header.SetMethod(fiber.MethodGet)
-		ctx.Request.SetRequestURI("/auth/me")
+		ctx.Request.SetRequestURI(path)
 		ctx.Request.Header.Set(fiber.HeaderAuthorization, auth)
 		h(&ctx)
 		return ctx.Response.StatusCode()
@@ -61,6 +67,20 @@ func BenchmarkAuthMe(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		if status := me(); status != http.StatusOK {
+			b.Fatalf("status %d", status)
+		}
+	}
+}
+
+// BenchmarkAuthCheck is one GET /auth/check the same way: the gateway's question, which reads
+// Redis and no Postgres. Beside BenchmarkAuthMe it gives the ratio of the two:
+// go test ./app -run '^$' -bench 'AuthMe$|AuthCheck$' -benchmem -count 3
+func BenchmarkAuthCheck(b *testing.B) {
+	check := hotPathHandler(b, "/auth/check")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if status := check(); status != http.StatusNoContent {
 			b.Fatalf("status %d", status)
 		}
 	}
