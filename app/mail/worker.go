@@ -78,20 +78,31 @@ func (h *Handler) Deliver(ctx context.Context, m *models.OutboxMessage) error {
 	if err != nil {
 		return err
 	}
-	msg, err := h.templates.Render(m.Kind, user.Email, token, ttl)
+	return h.sendTokened(ctx, m, user.Email, token, hash, ttl)
+}
+
+// sendTokened renders and sends the message of kind m.Kind to recipient with its freshly
+// minted token; if it is not delivered, as far as we know, the token is deleted: it must not
+// outlive the attempt.
+func (h *Handler) sendTokened(ctx context.Context, m *models.OutboxMessage, recipient, token string, hash []byte, ttl time.Duration) error {
+	msg, err := h.templates.Render(m.Kind, recipient, token, ttl)
 	if err == nil {
-		sendCtx, cancel := context.WithTimeout(ctx, h.opts.SendTimeout)
-		err = h.sender.Send(sendCtx, msg)
-		cancel()
+		err = h.send(ctx, msg)
 	}
 	if err != nil {
-		// Not delivered, as far as we know: the token must not outlive the attempt.
 		if delErr := h.box.DeleteToken(ctx, hash); delErr != nil {
 			h.logger.Warn("mail worker could not delete the token of an undelivered message; it expires on its own", "id", m.ID, "err", delErr)
 		}
 		return err
 	}
 	return nil
+}
+
+// send sends msg within SendTimeout.
+func (h *Handler) send(ctx context.Context, msg Message) error {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.SendTimeout)
+	defer cancel()
+	return h.sender.Send(ctx, msg)
 }
 
 // deliverChange sends an email change's messages: the confirmation to the new address, with a
@@ -110,25 +121,11 @@ func (h *Handler) deliverChange(ctx context.Context, m *models.OutboxMessage) er
 		if err != nil {
 			return err
 		}
-		sendCtx, cancel := context.WithTimeout(ctx, h.opts.SendTimeout)
-		defer cancel()
-		return h.sender.Send(sendCtx, msg)
+		return h.send(ctx, msg)
 	}
 	token, hash, err := h.box.MintChangeToken(ctx, user.ID, m.Recipient, m.SessionID, h.opts.ChangeTTL)
 	if err != nil {
 		return err
 	}
-	msg, err := h.templates.Render(m.Kind, m.Recipient, token, h.opts.ChangeTTL)
-	if err == nil {
-		sendCtx, cancel := context.WithTimeout(ctx, h.opts.SendTimeout)
-		err = h.sender.Send(sendCtx, msg)
-		cancel()
-	}
-	if err != nil {
-		if delErr := h.box.DeleteToken(ctx, hash); delErr != nil {
-			h.logger.Warn("mail worker could not delete the token of an undelivered message; it expires on its own", "id", m.ID, "err", delErr)
-		}
-		return err
-	}
-	return nil
+	return h.sendTokened(ctx, m, m.Recipient, token, hash, h.opts.ChangeTTL)
 }
