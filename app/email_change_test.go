@@ -1,11 +1,14 @@
 package app_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/example/authapi/app/apptest"
 )
 
 // TestEmailChange: end to end through the mail the test SMTP server received.
@@ -23,6 +26,39 @@ func TestEmailChange(t *testing.T) {
 	wantError(t, e.client.Post("/auth/email/change", map[string]string{"password": "wrong-password-1", "new_email": randomEmail()}, asking), http.StatusUnauthorized, "unauthorized")
 	wantError(t, e.client.Post("/auth/email/change", map[string]string{"password": goodPassword, "new_email": "not an email"}, asking), http.StatusBadRequest, "validation_error")
 
+	t.Run("ErrHostileNewEmail", func(t *testing.T) {
+		before := len(e.smtp.To(old))
+		for name, bad := range map[string]string{
+			"NUL": "victim@example.com\x00", "ZeroWidth": "vic\u200btim@example.com", "Cyrillic": "vict\u0456m@example.com",
+			"DisplayName": "Victim <victim@example.com>", "TooLong": strings.Repeat("a", 250) + "@example.com", "Empty": "",
+		} {
+			t.Run(name, func(t *testing.T) {
+				wantError(t, e.client.Post("/auth/email/change", map[string]string{"password": goodPassword, "new_email": bad}, asking), http.StatusBadRequest, "validation_error")
+			})
+		}
+		wantError(t, e.client.Do(apptest.Request{Method: http.MethodPost, Path: "/auth/email/change", Token: asking,
+			Body: `{"password":"` + goodPassword + `","new_email":"a@example.com","new_email":"b@example.com"}`, SkipRequestValidation: true}), http.StatusBadRequest, "validation_error")
+		e.settled()
+		if after := len(e.smtp.To(old)); after != before {
+			t.Fatalf("a refused change mailed the old address (%d → %d messages)", before, after)
+		}
+	})
+	t.Run("ErrExpiredOrUnknownToken", func(t *testing.T) {
+		newEmail := randomEmail()
+		if s := change(asking, goodPassword, newEmail); s != http.StatusAccepted {
+			t.Fatalf("change: %d", s)
+		}
+		tok := e.token(newEmail, 1)
+		_, err := e.db.ExecContext(context.Background(), "UPDATE mail_tokens SET expires_at = now() - interval '1 second' WHERE kind = 'email_change' AND new_email = ?", newEmail)
+		apptest.Must(t, err, "expire")
+		wantError(t, e.client.Post("/auth/email/confirm", map[string]string{"token": tok}, ""), http.StatusBadRequest, "validation_error")
+		for _, bad := range []string{"", "abc", strings.Repeat("A", 10<<10)} {
+			wantError(t, e.client.Post("/auth/email/confirm", map[string]string{"token": bad}, ""), http.StatusBadRequest, "validation_error")
+		}
+		if e.me(asking) != http.StatusOK {
+			t.Fatal("a refused confirmation ended the session")
+		}
+	})
 	t.Run("OK", func(t *testing.T) {
 		newEmail := randomEmail()
 		if s := change(asking, goodPassword, strings.ToUpper(newEmail)); s != http.StatusAccepted {

@@ -80,6 +80,12 @@ func TestFromValuesInvalid(t *testing.T) {
 		{"ErrWebhookURLScheme", map[string]string{"JWT_SECRET": secret, "WEBHOOK_URL": "ftp://hooks.example.com/x"}, []string{"WEBHOOK_URL"}},
 		{"ErrWebhookRetry", map[string]string{"JWT_SECRET": secret, "WEBHOOK_RETRY_BASE": "2m"}, []string{"WEBHOOK_RETRY_MAX: must be at least WEBHOOK_RETRY_BASE"}},
 		{"ErrAuditRetention", map[string]string{"JWT_SECRET": secret, "AUDIT_RETENTION": "1m"}, []string{"AUDIT_RETENTION"}},
+		{"ErrAccessTTLAndExpiryHours", map[string]string{"JWT_SECRET": secret, "ACCESS_TOKEN_TTL": "15m", "JWT_EXPIRY_HOURS": "2"}, []string{"ACCESS_TOKEN_TTL, JWT_EXPIRY_HOURS: set only one"}},
+		{"ErrMFAKeyShort", map[string]string{"JWT_SECRET": secret, "MFA_ENCRYPTION_KEY": "c2hvcnQ="}, []string{"MFA_ENCRYPTION_KEY"}},
+		{"ErrMFAKeyPlaceholder", map[string]string{"JWT_SECRET": secret, "MFA_ENCRYPTION_KEY": "change-me-openssl-rand-base64-32-bytes"}, []string{"MFA_ENCRYPTION_KEY"}},
+		{"ErrMFAKeyNot32Bytes", map[string]string{"JWT_SECRET": secret, "MFA_ENCRYPTION_KEY": "q8Zr3mW8yV0t2J5kN6bH9cP4xL7sD0fG2hA8eR1uT5oXk2Lm"}, []string{"MFA_ENCRYPTION_KEY: must be 32 bytes"}},
+		{"ErrMFAPreviousWithoutKey", map[string]string{"JWT_SECRET": secret, "MFA_ENCRYPTION_KEY_PREVIOUS": "j5Qx0Zk2Wv9Rt7Yp3Ln8Hb6Gd4Fs1Ma0Ce9Ui2Ko5Pw="}, []string{"MFA_ENCRYPTION_KEY_PREVIOUS: set MFA_ENCRYPTION_KEY too"}},
+		{"ErrSessionMaxPerUser", map[string]string{"JWT_SECRET": secret, "MAX_SESSIONS_PER_USER": "0"}, []string{"MAX_SESSIONS_PER_USER"}},
 		{"ErrEveryProblemAtOnce", map[string]string{"JWT_SECRET": "short", "PORT": "x", "BCRYPT_COST": "99", "LOG_FORMAT": "xml"},
 			[]string{"JWT_SECRET", "PORT", "BCRYPT_COST", "LOG_FORMAT"}},
 	}
@@ -236,6 +242,24 @@ func TestMailSenderProblem(t *testing.T) {
 		}
 		if p := cfg.Mail.MailSenderProblem(); (p == "") != tc.ok || (!tc.ok && !strings.Contains(p, "MAIL_LOG_LINKS=true")) {
 			t.Errorf("%v: problem %q, want ok=%v", tc.values, p, tc.ok)
+		}
+	}
+}
+
+// TestAccessTTL: ACCESS_TOKEN_TTL, or its older spelling JWT_EXPIRY_HOURS, or 24h.
+func TestAccessTTL(t *testing.T) {
+	for _, tc := range []struct {
+		values map[string]string
+		want   time.Duration
+	}{
+		{map[string]string{}, 24 * time.Hour},
+		{map[string]string{"ACCESS_TOKEN_TTL": "15m"}, 15 * time.Minute},
+		{map[string]string{"JWT_EXPIRY_HOURS": "2"}, 2 * time.Hour},
+	} {
+		tc.values["JWT_SECRET"] = secret
+		cfg, err := FromValues(tc.values)
+		if err != nil || cfg.JWT.Expiry() != tc.want {
+			t.Errorf("%v: expiry %v, %v; want %v", tc.values, cfg.JWT.Expiry(), err, tc.want)
 		}
 	}
 }
