@@ -226,3 +226,7 @@ docs-screenshot: build
     mkdir -p docs
     chromium "${flags[@]}" --screenshot=routes/docs/openapi-docs.png "http://127.0.0.1:$port/docs" 2>/dev/null
     echo "routes/docs/openapi-docs.png: the routes render"
+
+# Service vs the bare servers of ../shared/floor on /auth/me and /auth/check (wrk, 3 rounds).
+floor:
+    app/bench/floor.sh
